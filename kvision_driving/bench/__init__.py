@@ -1,0 +1,1 @@
+"""Benchmarks behind ``kvision bench ...``: JSON out, never timed asserts."""

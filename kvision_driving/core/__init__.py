@@ -1,0 +1,1 @@
+"""numpy-only types and geometry: frames, rigid transforms, pinhole camera, timing statistics."""

@@ -1,0 +1,1 @@
+"""The only layer (with nodes/) that knows rclpy: conversions, QoS, parameters, diagnostics, node base."""

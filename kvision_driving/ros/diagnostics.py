@@ -1,0 +1,129 @@
+"""Per-node health for /diagnostics: timing, rates, drops, bad inputs, latency, backend, state.
+
+:class:`NodeHealth` is plain Python (thread-safe counters and bounded windows); the node base
+turns it into a diagnostic_msgs/DiagnosticArray once a period.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from kvision_driving.core.stats import RateMeter, RollingSamples
+
+OK = DiagnosticStatus.OK
+WARN = DiagnosticStatus.WARN
+ERROR = DiagnosticStatus.ERROR
+STALE = DiagnosticStatus.STALE
+
+
+class NodeHealth:
+    """What a node reports about itself. All methods may be called from any thread."""
+
+    def __init__(self, window: int = 1000) -> None:
+        self._lock = threading.Lock()
+        self.processing_ms = RollingSamples(window)
+        self.latency_ms = RollingSamples(window)
+        self.input_rate = RateMeter()
+        self.output_rate = RateMeter()
+        self.inputs = 0
+        self.processed = 0
+        self.dropped = 0
+        self.bad_inputs: Counter[str] = Counter()
+        self.backend = ""
+        self._state = OK
+        self._state_reason = "running"
+        self._extra: dict[str, str] = {}
+
+    def on_input(self, now_s: float) -> None:
+        with self._lock:
+            self.inputs += 1
+            self.input_rate.tick(now_s)
+
+    def on_drop(self, count: int = 1) -> None:
+        with self._lock:
+            self.dropped += count
+
+    def on_bad_input(self, reason: str) -> None:
+        """Count a skipped input under a short reason (e.g. ``image: size mismatch``)."""
+        with self._lock:
+            self.bad_inputs[reason] += 1
+
+    def on_processed(self, processing_ms: float, now_s: float, latency_ms: float | None = None) -> None:
+        with self._lock:
+            self.processed += 1
+            self.processing_ms.add(processing_ms)
+            self.output_rate.tick(now_s)
+            if latency_ms is not None:
+                self.latency_ms.add(latency_ms)
+
+    def set_state(self, level: bytes | int, reason: str) -> None:
+        with self._lock:
+            self._state = level
+            self._state_reason = reason
+
+    def set_value(self, key: str, value: object) -> None:
+        """An extra key shown in /diagnostics (e.g. tracker state, model name)."""
+        with self._lock:
+            self._extra[key] = str(value)
+
+    def state(self) -> tuple[bytes | int, str]:
+        with self._lock:
+            return self._state, self._state_reason
+
+    def snapshot(self, now_s: float) -> dict[str, object]:
+        """Everything reported, as plain values (also used by benchmarks and tests)."""
+        with self._lock:
+            timing = self.processing_ms.summary()
+            latency = self.latency_ms.summary()
+            return {
+                "state": int.from_bytes(self._state, "little") if isinstance(self._state, bytes) else int(self._state),
+                "reason": self._state_reason,
+                "backend": self.backend,
+                "inputs": self.inputs,
+                "processed": self.processed,
+                "dropped": self.dropped,
+                "bad_inputs": sum(self.bad_inputs.values()),
+                "bad_input_reasons": dict(self.bad_inputs),
+                "input_rate_hz": self.input_rate.rate(now_s),
+                "output_rate_hz": self.output_rate.rate(now_s),
+                "processing_ms_p50": timing["p50"],
+                "processing_ms_p99": timing["p99"],
+                "processing_ms_max": timing["max"],
+                "latency_ms_p50": latency["p50"],
+                "latency_ms_p99": latency["p99"],
+                **self._extra,
+            }
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dict):
+        return "; ".join(f"{key}={count}" for key, count in sorted(value.items())) or "none"
+    return str(value)
+
+
+def health_to_status(node_name: str, hardware_id: str, health: NodeHealth, now_s: float) -> DiagnosticStatus:
+    snapshot = health.snapshot(now_s)
+    level, reason = health.state()
+    if level == OK and snapshot["bad_inputs"]:
+        # Still running, but something upstream is wrong: say so without hiding it behind OK.
+        level, reason = WARN, f"{snapshot['bad_inputs']} bad inputs skipped"
+    status = DiagnosticStatus(level=level, name=f"kvision: {node_name}", message=reason, hardware_id=hardware_id)
+    status.values = [KeyValue(key=key, value=_format(value)) for key, value in snapshot.items() if key not in ("state", "reason")]
+    return status
+
+
+def status_values(status: DiagnosticStatus) -> dict[str, str]:
+    return {item.key: item.value for item in status.values}
+
+
+def make_array(statuses: list[DiagnosticStatus], header_stamp: object | None = None) -> DiagnosticArray:
+    array = DiagnosticArray()
+    if header_stamp is not None:
+        array.header.stamp = header_stamp
+    array.status = statuses
+    return array

@@ -1,0 +1,163 @@
+"""The base every kvision node builds on, and the ``main()`` runner.
+
+What a node gets from :class:`KvisionNode`:
+  * its parameters declared, described and validated (plus the common ones below);
+  * a ``/diagnostics`` publisher fed by :class:`NodeHealth`;
+  * :meth:`reject`: skip a bad input, count it, log it throttled;
+  * :meth:`process_latest`: a worker thread that processes only the newest message of a stream,
+    so a slow node drops stale frames (counted) instead of queueing work without bound.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.time import Time
+
+from kvision_driving.ros.convert import ConversionError, stamp_to_ns
+from kvision_driving.ros.diagnostics import ERROR, NodeHealth, health_to_status, make_array
+from kvision_driving.ros.dds import apply_default_dds_profile
+from kvision_driving.ros.inputs import LatestSlot
+from kvision_driving.ros.params import ParameterError, ParamSpec, declare_parameters
+from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
+
+M = TypeVar("M")
+
+COMMON_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("diagnostics_period_s", 1.0, "Seconds between /diagnostics messages", 0.05, 60.0),
+    ParamSpec("log_throttle_s", 2.0, "Minimum seconds between two repeated error logs", 0.0, 3600.0),
+    ParamSpec("input_qos", "sensor_data", "QoS of sensor inputs", choices=QOS_CHOICES),
+    ParamSpec("output_qos", "reliable", "QoS of published results", choices=QOS_CHOICES),
+)
+
+
+class KvisionNode(Node):
+    """A ROS 2 node with validated parameters, health reporting and bounded input handling."""
+
+    def __init__(self, node_name: str, params: Sequence[ParamSpec], **kwargs: object) -> None:
+        super().__init__(node_name, **kwargs)
+        self.params = declare_parameters(self, (*COMMON_PARAMS, *params))
+        self.health = NodeHealth()
+        self._workers: list[tuple[LatestSlot, threading.Thread]] = []
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+        self._diagnostics_timer = self.create_timer(float(self.params["diagnostics_period_s"]), self.publish_diagnostics)
+
+    # --- QoS --------------------------------------------------------------------------------------
+
+    @property
+    def input_qos(self):  # noqa: ANN201 - rclpy QoSProfile
+        return qos_by_name(str(self.params["input_qos"]))
+
+    @property
+    def output_qos(self):  # noqa: ANN201
+        return qos_by_name(str(self.params["output_qos"]))
+
+    # --- health -----------------------------------------------------------------------------------
+
+    def now_s(self) -> float:
+        return time.monotonic()
+
+    def latency_ms(self, stamp: object) -> float:
+        """Age of a header stamp on this node's clock (sim time aware), in milliseconds."""
+        now_ns = self.get_clock().now().nanoseconds
+        return (now_ns - stamp_to_ns(stamp)) / 1e6
+
+    def reject(self, source: str, error: Exception | str) -> None:
+        """Skip a bad input: count it under ``source``, log it (throttled), keep running."""
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        self.health.on_bad_input(f"{source}: {reason}"[:120])
+        self.get_logger().error(
+            f"skipping {source}: {reason}", throttle_duration_sec=float(self.params["log_throttle_s"])
+        )
+
+    def publish_diagnostics(self) -> None:
+        status = health_to_status(self.get_name(), self.get_fully_qualified_name(), self.health, self.now_s())
+        self._diagnostics_pub.publish(make_array([status], self.get_clock().now().to_msg()))
+
+    # --- keep-latest processing -------------------------------------------------------------------
+
+    def process_latest(self, name: str, handler: Callable[[M], None]) -> Callable[[M], None]:
+        """A subscription callback that hands messages to ``handler`` on a worker thread, newest only.
+
+        ``handler`` may raise ConversionError (counted as a bad input) or anything else (logged
+        with its traceback, counted, node state ERROR until the next success): the node lives on.
+        """
+        slot: LatestSlot[M] = LatestSlot()
+
+        def worker() -> None:
+            while rclpy.ok() and not slot.closed:
+                message = slot.take(timeout_s=0.2)
+                if message is None:
+                    continue
+                started = time.perf_counter()
+                try:
+                    handler(message)
+                except ConversionError as error:
+                    self.reject(name, error)
+                    continue
+                except Exception as error:  # noqa: BLE001 - a node must survive its own bugs and report them
+                    self.health.set_state(ERROR, f"{name}: {type(error).__name__}: {error}"[:200])
+                    self.reject(name, f"{type(error).__name__}: {error}")
+                    self.get_logger().debug(traceback.format_exc())
+                    continue
+                elapsed_ms = (time.perf_counter() - started) * 1e3
+                stamp = getattr(getattr(message, "header", None), "stamp", None)
+                self.health.on_processed(elapsed_ms, self.now_s(), self.latency_ms(stamp) if stamp is not None else None)
+
+        def on_message(message: M) -> None:
+            self.health.on_input(self.now_s())
+            if slot.put(message):
+                self.health.on_drop()
+
+        thread = threading.Thread(target=worker, name=f"{self.get_name()}-{name}", daemon=True)
+        self._workers.append((slot, thread))
+        thread.start()
+        return on_message
+
+    def destroy_node(self) -> None:
+        for slot, _ in self._workers:
+            slot.close()
+        for _, thread in self._workers:
+            thread.join(timeout=2.0)
+        super().destroy_node()
+
+
+def stamp_of(message: object) -> Time:
+    return Time.from_msg(message.header.stamp)  # type: ignore[attr-defined]
+
+
+def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
+    """Entry point body for every node: DDS defaults, init, build (exit 2 on bad parameters), spin."""
+    apply_default_dds_profile()
+    rclpy.init(args=args)
+    node: Node | None = None
+    try:
+        node = factory()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        # Tools (benchmarks, players) set ``finished`` to exit; long-running nodes never do.
+        while rclpy.ok() and not getattr(node, "finished", False):
+            executor.spin_once(timeout_sec=0.1)
+    except ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    except Exception as error:  # rclpy's ExternalShutdownException (Humble+) and friends on Ctrl-C/SIGTERM
+        if type(error).__name__ != "ExternalShutdownException":
+            raise
+    finally:
+        if node is not None:
+            node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
+    return 0

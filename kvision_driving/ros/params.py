@@ -1,0 +1,104 @@
+"""Declared, described, range-checked node parameters.
+
+A node lists its parameters once as :class:`ParamSpec` values; :func:`declare_parameters`
+declares them with descriptors (so ``ros2 param describe`` shows description and range),
+checks every value (from defaults, YAML files or ``-p``) and raises :class:`ParameterError`
+naming every bad one, so a misconfigured node stops at start with a clear message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+ParamValue = bool | int | float | str | list[str] | list[float] | list[int]
+
+
+class ParameterError(ValueError):
+    """One or more parameters are invalid; the message lists them all."""
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: name, default (its type fixes the parameter type), description, limits."""
+
+    name: str
+    default: ParamValue
+    description: str
+    min_value: float | None = None
+    max_value: float | None = None
+    choices: tuple[str, ...] = field(default_factory=tuple)
+    read_only: bool = False
+
+    def descriptor(self) -> ParameterDescriptor:
+        text = self.description
+        if self.choices:
+            text += f" (one of: {', '.join(self.choices)})"
+        descriptor = ParameterDescriptor(name=self.name, description=text, read_only=self.read_only)
+        if self.min_value is not None and self.max_value is not None:
+            if isinstance(self.default, bool):
+                pass
+            elif isinstance(self.default, int):
+                descriptor.integer_range = [IntegerRange(from_value=int(self.min_value), to_value=int(self.max_value), step=0)]
+            elif isinstance(self.default, float):
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(self.min_value), to_value=float(self.max_value), step=0.0)
+                ]
+        return descriptor
+
+    def check(self, value: ParamValue) -> str | None:
+        """The reason ``value`` is invalid, or None."""
+        if isinstance(self.default, bool) != isinstance(value, bool):
+            return f"{self.name}: expected {type(self.default).__name__}, got {value!r}"
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value != value:  # NaN
+                return f"{self.name}: NaN is not allowed"
+            if self.min_value is not None and value < self.min_value:
+                return f"{self.name}: {value} is below the minimum {self.min_value}"
+            if self.max_value is not None and value > self.max_value:
+                return f"{self.name}: {value} is above the maximum {self.max_value}"
+        if self.choices and value not in self.choices:
+            return f"{self.name}: {value!r} is not one of {', '.join(self.choices)}"
+        return None
+
+
+def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, ParamValue]:
+    """Declare every spec on ``node``, validate the effective values and return them by name.
+
+    Later changes (``ros2 param set``) are validated by the same rules and refused if invalid.
+    """
+    problems: list[str] = []
+    values: dict[str, ParamValue] = {}
+    by_name = {spec.name: spec for spec in specs}
+    for spec in specs:
+        try:
+            parameter = node.declare_parameter(spec.name, spec.default, spec.descriptor())
+        except InvalidParameterValueException as error:
+            problems.append(f"{spec.name}: {error}")
+            continue
+        except (TypeError, ValueError) as error:  # wrong type from a YAML file or -p
+            problems.append(f"{spec.name}: {error}")
+            continue
+        value = parameter.value
+        reason = spec.check(value)
+        if reason:
+            problems.append(reason)
+        values[spec.name] = value
+    if problems:
+        raise ParameterError(f"invalid parameters for node {node.get_name()}:\n  " + "\n  ".join(problems))
+
+    def on_set(parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            spec = by_name.get(parameter.name)
+            reason = spec.check(parameter.value) if spec else None
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
+    return values
