@@ -65,8 +65,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
         return check
 
-    for name in ("rclpy", "sensor_msgs.msg", "vision_msgs.msg", "autoware_perception_msgs.msg", "tf2_msgs.msg",
-                 "numpy", "cv2", "scipy", "torch", "onnxruntime", "open3d", "rosbags"):
+    for name in (
+        "rclpy",
+        "sensor_msgs.msg",
+        "vision_msgs.msg",
+        "autoware_perception_msgs.msg",
+        "tf2_msgs.msg",
+        "numpy",
+        "cv2",
+        "scipy",
+        "torch",
+        "onnxruntime",
+        "open3d",
+        "rosbags",
+    ):
         checks.append((name, module(name)))
     checks.append(("dds profile", lambda: apply_default_dds_profile(dict()) or "user configured"))
     checks.append(("dds profile file", lambda: str(default_profile_path())))
@@ -74,7 +86,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for name, check in checks:
         try:
             print(f"ok    {name:32s} {check()}")
-        except Exception as error:  # noqa: BLE001 - report every missing piece, not just the first
+        except Exception as error:
             failed += 1
             print(f"FAIL  {name:32s} {type(error).__name__}: {error}")
     return 1 if failed else 0

@@ -62,7 +62,11 @@ def build_package(source: Path, prefix: Path, build_root: Path, jobs: int) -> No
     build = build_root / source.name
     cmake = str(prefix / "bin" / "cmake") if (prefix / "bin" / "cmake").exists() else "cmake"
     configure = [
-        cmake, "-S", str(source), "-B", str(build),
+        cmake,
+        "-S",
+        str(source),
+        "-B",
+        str(build),
         f"-DCMAKE_PREFIX_PATH={prefix}",
         f"-DCMAKE_INSTALL_PREFIX={prefix}",
         f"-DPython3_EXECUTABLE={sys.executable}",

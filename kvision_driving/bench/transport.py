@@ -24,15 +24,31 @@ from kvision_driving.ros.graph import RosGraph
 QOS_UNDER_TEST = ("sensor_data", "reliable")
 
 
-def run_pair(kind: str, qos: str, rate_hz: float, count: int, seed: int = 0, timeout_s: float = 120.0) -> dict[str, Any]:
+def run_pair(
+    kind: str, qos: str, rate_hz: float, count: int, seed: int = 0, timeout_s: float = 120.0
+) -> dict[str, Any]:
     """One source and one sink process on a private domain; returns the sink's and source's figures."""
     with tempfile.TemporaryDirectory(prefix="kvision-transport-") as folder, RosGraph() as graph:
         sink_json, source_json = Path(folder) / "sink.json", Path(folder) / "source.json"
         common = ["-p", f"kind:={kind}", "-p", f"qos:={qos}", "-p", f"seed:={seed}"]
-        graph.start("sink", ["transport_sink", "--ros-args", *common, "-p", f"expected:={count}",
-                             "-p", f"result_path:={sink_json}"])
-        graph.start("source", ["transport_source", "--ros-args", *common, "-p", f"count:={count}",
-                               "-p", f"rate_hz:={rate_hz}", "-p", f"result_path:={source_json}"])
+        graph.start(
+            "sink",
+            ["transport_sink", "--ros-args", *common, "-p", f"expected:={count}", "-p", f"result_path:={sink_json}"],
+        )
+        graph.start(
+            "source",
+            [
+                "transport_source",
+                "--ros-args",
+                *common,
+                "-p",
+                f"count:={count}",
+                "-p",
+                f"rate_hz:={rate_hz}",
+                "-p",
+                f"result_path:={source_json}",
+            ],
+        )
         for name in ("source", "sink"):
             code = graph.wait(name, timeout_s)
             if code != 0:
@@ -75,8 +91,13 @@ def conversion_costs(repeat: int = 50) -> dict[str, float]:
     }
 
 
-def run(rate_hz: float = 30.0, count: int = 300, kinds: tuple[str, ...] = PAYLOAD_KINDS,
-        qos_list: tuple[str, ...] = QOS_UNDER_TEST, progress: bool = True) -> dict[str, Any]:
+def run(
+    rate_hz: float = 30.0,
+    count: int = 300,
+    kinds: tuple[str, ...] = PAYLOAD_KINDS,
+    qos_list: tuple[str, ...] = QOS_UNDER_TEST,
+    progress: bool = True,
+) -> dict[str, Any]:
     runs = []
     for kind in kinds:
         for qos in qos_list:

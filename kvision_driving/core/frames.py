@@ -41,7 +41,9 @@ class StaticFrameTree:
             neighbours.setdefault(parent, []).append((child, invert_transform(child_to_parent)))
         if source not in neighbours or target not in neighbours:
             missing = [frame for frame in (source, target) if frame not in neighbours]
-            raise FrameNotFoundError(f"unknown frame(s) {', '.join(missing)}; known: {', '.join(sorted(self.frames)) or 'none'}")
+            raise FrameNotFoundError(
+                f"unknown frame(s) {', '.join(missing)}; known: {', '.join(sorted(self.frames)) or 'none'}"
+            )
         # Breadth-first search from source, accumulating source -> frame transforms.
         reached: dict[str, Matrix4] = {source: np.eye(4)}
         queue = deque([source])

@@ -30,7 +30,13 @@ class RollingSamples:
             return {"count": 0, "p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
         values = np.fromiter(self._samples, dtype=np.float64)
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
-        return {"count": len(values), "p50": float(p50), "p95": float(p95), "p99": float(p99), "max": float(values.max())}
+        return {
+            "count": len(values),
+            "p50": float(p50),
+            "p95": float(p95),
+            "p99": float(p99),
+            "max": float(values.max()),
+        }
 
 
 class RateMeter:
@@ -56,8 +62,20 @@ def latency_summary_ms(latencies_ns: list[int] | np.ndarray) -> dict[str, float]
     """p50/p95/p99/max/mean in milliseconds of a list of nanosecond latencies."""
     values = np.asarray(latencies_ns, dtype=np.float64) / 1e6
     if values.size == 0:
-        return {"count": 0, "p50_ms": float("nan"), "p95_ms": float("nan"), "p99_ms": float("nan"),
-                "max_ms": float("nan"), "mean_ms": float("nan")}
+        return {
+            "count": 0,
+            "p50_ms": float("nan"),
+            "p95_ms": float("nan"),
+            "p99_ms": float("nan"),
+            "max_ms": float("nan"),
+            "mean_ms": float("nan"),
+        }
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
-    return {"count": int(values.size), "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99),
-            "max_ms": float(values.max()), "mean_ms": float(values.mean())}
+    return {
+        "count": int(values.size),
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "max_ms": float(values.max()),
+        "mean_ms": float(values.mean()),
+    }

@@ -15,7 +15,9 @@ T = TypeVar("T")
 
 
 class ApproximateTimeSync(Generic[T]):
-    def __init__(self, inputs: int, max_offset_ns: int, queue_size: int = 10, reset_jump_ns: int = 1_000_000_000) -> None:
+    def __init__(
+        self, inputs: int, max_offset_ns: int, queue_size: int = 10, reset_jump_ns: int = 1_000_000_000
+    ) -> None:
         if inputs < 2:
             raise ValueError("synchronising needs at least two inputs")
         if max_offset_ns < 0 or queue_size < 1:
@@ -45,11 +47,11 @@ class ApproximateTimeSync(Generic[T]):
         if len(queue) > self._queue_size:
             queue.popleft()
             self.dropped += 1
-        return self._match(index, stamp_ns)
+        return self._match(stamp_ns)
 
-    def _match(self, pivot_index: int, pivot_ns: int) -> Sequence[T] | None:
+    def _match(self, pivot_ns: int) -> Sequence[T] | None:
         chosen: list[int] = []
-        for index, queue in enumerate(self._queues):
+        for queue in self._queues:
             if not queue:
                 return None
             position = min(range(len(queue)), key=lambda i: abs(queue[i][0] - pivot_ns))

@@ -40,7 +40,9 @@ class TransportSink(KvisionNode):
         self._last_receive = 0.0
         self._first_wall = 0.0
         self._first_cpu = 0.0
-        self.create_subscription(payload_type(kind), str(self.params["topic"]), self.on_message, qos_by_name(str(self.params["qos"])))
+        self.create_subscription(
+            payload_type(kind), str(self.params["topic"]), self.on_message, qos_by_name(str(self.params["qos"]))
+        )
         self.create_timer(0.1, self.check_idle)
 
     def on_message(self, message: object) -> None:
@@ -65,8 +67,11 @@ class TransportSink(KvisionNode):
         data = np.frombuffer(message.data, dtype=np.uint8)
         if data.size != self.reference_bytes.size or not np.array_equal(data, self.reference_bytes):
             return False
-        layout = ("height", "width", "encoding", "step", "is_bigendian") if hasattr(message, "encoding") else (
-            "height", "width", "point_step", "row_step", "is_bigendian", "is_dense", "fields")
+        layout = (
+            ("height", "width", "encoding", "step", "is_bigendian")
+            if hasattr(message, "encoding")
+            else ("height", "width", "point_step", "row_step", "is_bigendian", "is_dense", "fields")
+        )
         return all(getattr(message, name) == getattr(self.reference, name) for name in layout)
 
     def check_idle(self) -> None:
@@ -80,13 +85,17 @@ class TransportSink(KvisionNode):
         cpu = time.process_time() - self._first_cpu
         path = str(self.params["result_path"])
         if path:
-            Path(path).write_text(json.dumps({
-                "received": len(self.latencies_ns),
-                "mismatches": self.mismatches,
-                "latencies_ns": self.latencies_ns,
-                "to_numpy_ms": self.to_numpy_ms,
-                "cpu_percent": 100.0 * cpu / wall if wall > 0 else 0.0,
-            }))
+            Path(path).write_text(
+                json.dumps(
+                    {
+                        "received": len(self.latencies_ns),
+                        "mismatches": self.mismatches,
+                        "latencies_ns": self.latencies_ns,
+                        "to_numpy_ms": self.to_numpy_ms,
+                        "cpu_percent": 100.0 * cpu / wall if wall > 0 else 0.0,
+                    }
+                )
+            )
         self.finished = True
 
 

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+from rclpy.duration import Duration
 from rclpy.exceptions import InvalidHandle
 from rclpy.node import Node
 
@@ -34,7 +35,9 @@ class TransportSource(KvisionNode):
         kind = str(self.params["kind"])
         self.array = payload_array(kind, int(self.params["seed"]))
         self.message = payload_message(kind, self.array)
-        self.publisher = self.create_publisher(payload_type(kind), str(self.params["topic"]), qos_by_name(str(self.params["qos"])))
+        self.publisher = self.create_publisher(
+            payload_type(kind), str(self.params["topic"]), qos_by_name(str(self.params["qos"]))
+        )
         self.sent = 0
         self.publish_errors = 0
         self.conversion_ms: list[float] = []
@@ -73,15 +76,23 @@ class TransportSource(KvisionNode):
     def finish(self) -> None:
         wall = time.monotonic() - self._started_wall
         cpu = time.process_time() - self._started_cpu
+        # Exiting at once would destroy the writer before the last samples are delivered.
+        if str(self.params["qos"]) != "sensor_data":
+            self.publisher.wait_for_all_acked(Duration(seconds=5))
+        time.sleep(0.5)
         path = str(self.params["result_path"])
         if path:
-            Path(path).write_text(json.dumps({
-                "sent": self.sent,
-                "publish_errors": self.publish_errors,
-                "wall_s": wall,
-                "cpu_percent": 100.0 * cpu / wall if wall > 0 else 0.0,
-                "to_msg_ms": self.conversion_ms,
-            }))
+            Path(path).write_text(
+                json.dumps(
+                    {
+                        "sent": self.sent,
+                        "publish_errors": self.publish_errors,
+                        "wall_s": wall,
+                        "cpu_percent": 100.0 * cpu / wall if wall > 0 else 0.0,
+                        "to_msg_ms": self.conversion_ms,
+                    }
+                )
+            )
         self.finished = True
 
 

@@ -117,7 +117,9 @@ def image_to_numpy(msg: Image) -> NDArray:
     else:
         dtype = dtype.newbyteorder("<") if dtype.itemsize > 1 else dtype
     shape: tuple[int, ...] = (height, width, channels) if channels > 1 else (height, width)
-    strides: tuple[int, ...] = (step, channels * dtype.itemsize, dtype.itemsize) if channels > 1 else (step, dtype.itemsize)
+    strides: tuple[int, ...] = (
+        (step, channels * dtype.itemsize, dtype.itemsize) if channels > 1 else (step, dtype.itemsize)
+    )
     view = np.ndarray(shape=shape, dtype=dtype, buffer=buffer, strides=strides)
     view.flags.writeable = False
     return view
@@ -234,7 +236,9 @@ def pointcloud2_to_array(msg: PointCloud2) -> NDArray[np.void]:
         raise ConversionError(f"point cloud of {msg.row_step * height} bytes is implausibly large")
     buffer = _byte_view(msg.data)
     if buffer.size != msg.row_step * height:
-        raise ConversionError(f"point cloud data has {buffer.size} bytes, expected row_step*height = {msg.row_step * height}")
+        raise ConversionError(
+            f"point cloud data has {buffer.size} bytes, expected row_step*height = {msg.row_step * height}"
+        )
     if count == 0:
         return np.zeros(0, dtype=dtype)
     if msg.row_step == row_bytes:
@@ -296,7 +300,9 @@ def array_to_pointcloud2(points: NDArray[np.void], header: Header | None = None)
             raise ConversionError(f"field {name!r} has dtype {base} that PointField cannot describe")
         if base.itemsize > 1:
             byte_orders.add(base.str[0] if base.str[0] in "<>" else "<")
-        fields.append(PointField(name=name, offset=int(offset), datatype=code, count=int(np.prod(shape)) if shape else 1))
+        fields.append(
+            PointField(name=name, offset=int(offset), datatype=code, count=int(np.prod(shape)) if shape else 1)
+        )
     if len(byte_orders) > 1:
         raise ConversionError("fields mix byte orders")
     msg.fields = fields
@@ -419,6 +425,10 @@ def state_to_odometry(state: OdometryState) -> Odometry:
     msg.header = make_header(state.stamp_ns, state.frame_id)
     msg.child_frame_id = state.child_frame_id
     msg.pose.pose = matrix_to_pose(state.pose)
-    msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z = (float(v) for v in state.linear_velocity)
-    msg.twist.twist.angular.x, msg.twist.twist.angular.y, msg.twist.twist.angular.z = (float(v) for v in state.angular_velocity)
+    msg.twist.twist.linear.x, msg.twist.twist.linear.y, msg.twist.twist.linear.z = (
+        float(v) for v in state.linear_velocity
+    )
+    msg.twist.twist.angular.x, msg.twist.twist.angular.y, msg.twist.twist.angular.z = (
+        float(v) for v in state.angular_velocity
+    )
     return msg

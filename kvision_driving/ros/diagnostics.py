@@ -113,7 +113,9 @@ def health_to_status(node_name: str, hardware_id: str, health: NodeHealth, now_s
         # Still running, but something upstream is wrong: say so without hiding it behind OK.
         level, reason = WARN, f"{snapshot['bad_inputs']} bad inputs skipped"
     status = DiagnosticStatus(level=level, name=f"kvision: {node_name}", message=reason, hardware_id=hardware_id)
-    status.values = [KeyValue(key=key, value=_format(value)) for key, value in snapshot.items() if key not in ("state", "reason")]
+    status.values = [
+        KeyValue(key=key, value=_format(value)) for key, value in snapshot.items() if key not in ("state", "reason")
+    ]
     return status
 
 

@@ -26,8 +26,14 @@ from kvision_driving.ros.dds import default_profile_path
 DOMAIN_RANGE = range(1, 102)
 _LOCK_DIR = Path(tempfile.gettempdir()) / "kvision-domains"
 # Variables that would take DDS off our loopback profile or off this graph's domain.
-_STRIPPED = ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_STATIC_PEERS", "ROS_LOCALHOST_ONLY", "RMW_IMPLEMENTATION",
-             "FASTRTPS_DEFAULT_PROFILES_FILE", "KVISION_DDS_PROFILE")
+_STRIPPED = (
+    "ROS_AUTOMATIC_DISCOVERY_RANGE",
+    "ROS_STATIC_PEERS",
+    "ROS_LOCALHOST_ONLY",
+    "RMW_IMPLEMENTATION",
+    "FASTRTPS_DEFAULT_PROFILES_FILE",
+    "KVISION_DDS_PROFILE",
+)
 
 
 class DomainLease:
@@ -87,14 +93,18 @@ class RosGraph:
     def __enter__(self) -> RosGraph:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
     def start(self, name: str, command: Sequence[str], env: Mapping[str, str] | None = None) -> subprocess.Popen[bytes]:
         """Start ``command`` (a console script of this package or any program) as process ``name``."""
         if name in self.processes and self.processes[name].poll() is None:
             raise RuntimeError(f"process {name!r} is already running")
-        executable = shutil.which(command[0], path=str(Path(sys.executable).parent) + os.pathsep + self.env.get("PATH", ""))
+        executable = shutil.which(
+            command[0], path=str(Path(sys.executable).parent) + os.pathsep + self.env.get("PATH", "")
+        )
         argv = [executable or command[0], *command[1:]]
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed by the child's exit
         process = subprocess.Popen(
@@ -158,4 +168,6 @@ def clean_shared_memory() -> None:
     tool = Path(sys.executable).parent / "fastdds"
     if not tool.exists():
         return
-    subprocess.run([str(tool), "shm", "clean"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False)
+    subprocess.run(
+        [str(tool), "shm", "clean"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, check=False
+    )

@@ -24,8 +24,8 @@ from rclpy.node import Node
 from rclpy.time import Time
 
 from kvision_driving.ros.convert import ConversionError, stamp_to_ns
-from kvision_driving.ros.diagnostics import ERROR, NodeHealth, health_to_status, make_array
 from kvision_driving.ros.dds import apply_default_dds_profile
+from kvision_driving.ros.diagnostics import ERROR, NodeHealth, health_to_status, make_array
 from kvision_driving.ros.inputs import LatestSlot
 from kvision_driving.ros.params import ParameterError, ParamSpec, declare_parameters
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
@@ -45,20 +45,22 @@ class KvisionNode(Node):
 
     def __init__(self, node_name: str, params: Sequence[ParamSpec], **kwargs: object) -> None:
         super().__init__(node_name, **kwargs)
+        self._workers: list[tuple[LatestSlot, threading.Thread]] = []  # before anything that can raise
         self.params = declare_parameters(self, (*COMMON_PARAMS, *params))
         self.health = NodeHealth()
-        self._workers: list[tuple[LatestSlot, threading.Thread]] = []
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
-        self._diagnostics_timer = self.create_timer(float(self.params["diagnostics_period_s"]), self.publish_diagnostics)
+        self._diagnostics_timer = self.create_timer(
+            float(self.params["diagnostics_period_s"]), self.publish_diagnostics
+        )
 
     # --- QoS --------------------------------------------------------------------------------------
 
     @property
-    def input_qos(self):  # noqa: ANN201 - rclpy QoSProfile
+    def input_qos(self):
         return qos_by_name(str(self.params["input_qos"]))
 
     @property
-    def output_qos(self):  # noqa: ANN201
+    def output_qos(self):
         return qos_by_name(str(self.params["output_qos"]))
 
     # --- health -----------------------------------------------------------------------------------
@@ -104,14 +106,16 @@ class KvisionNode(Node):
                 except ConversionError as error:
                     self.reject(name, error)
                     continue
-                except Exception as error:  # noqa: BLE001 - a node must survive its own bugs and report them
+                except Exception as error:
                     self.health.set_state(ERROR, f"{name}: {type(error).__name__}: {error}"[:200])
                     self.reject(name, f"{type(error).__name__}: {error}")
                     self.get_logger().debug(traceback.format_exc())
                     continue
                 elapsed_ms = (time.perf_counter() - started) * 1e3
                 stamp = getattr(getattr(message, "header", None), "stamp", None)
-                self.health.on_processed(elapsed_ms, self.now_s(), self.latency_ms(stamp) if stamp is not None else None)
+                self.health.on_processed(
+                    elapsed_ms, self.now_s(), self.latency_ms(stamp) if stamp is not None else None
+                )
 
         def on_message(message: M) -> None:
             self.health.on_input(self.now_s())

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.exceptions import InvalidParameterValueException
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -44,7 +44,9 @@ class ParamSpec:
             if isinstance(self.default, bool):
                 pass
             elif isinstance(self.default, int):
-                descriptor.integer_range = [IntegerRange(from_value=int(self.min_value), to_value=int(self.max_value), step=0)]
+                descriptor.integer_range = [
+                    IntegerRange(from_value=int(self.min_value), to_value=int(self.max_value), step=0)
+                ]
             elif isinstance(self.default, float):
                 descriptor.floating_point_range = [
                     FloatingPointRange(from_value=float(self.min_value), to_value=float(self.max_value), step=0.0)
@@ -78,7 +80,7 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Para
     for spec in specs:
         try:
             parameter = node.declare_parameter(spec.name, spec.default, spec.descriptor())
-        except InvalidParameterValueException as error:
+        except (InvalidParameterValueException, InvalidParameterTypeException) as error:
             problems.append(f"{spec.name}: {error}")
             continue
         except (TypeError, ValueError) as error:  # wrong type from a YAML file or -p

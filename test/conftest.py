@@ -1,0 +1,43 @@
+"""Test harness: real ROS processes on private domains, loopback DDS, logs in temp folders.
+
+Every test graph gets its own ROS_DOMAIN_ID (claimed with a lock, see ros/graph.py). rclpy used
+inside the pytest process (probes) runs on the same private domain through its own Context.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvision_driving.ros.dds import default_profile_path
+
+# Before any rclpy participant exists in this process: loopback profile, no user DDS settings.
+for _name in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_STATIC_PEERS", "RMW_IMPLEMENTATION", "KVISION_DDS_PROFILE"):
+    os.environ.pop(_name, None)
+os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(default_profile_path())
+os.environ.setdefault("ROS_LOG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "kvision-test-logs"))
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_INTERFACES = REPO.parent / "shared" / "interfaces"
+
+
+@pytest.fixture
+def ros_graph(tmp_path: Path) -> Iterator[object]:
+    """A private graph of real processes; logs under tmp_path/logs (kept by pytest for failures)."""
+    from kvision_driving.ros.graph import RosGraph
+
+    with RosGraph(log_dir=tmp_path / "logs") as graph:
+        yield graph
+
+
+@pytest.fixture
+def probe(ros_graph: object) -> Iterator[object]:
+    """An in-process rclpy node on the graph's domain, to publish and subscribe from the test."""
+    from ros_probe import GraphProbe
+
+    with GraphProbe(ros_graph.domain_id) as graph_probe:
+        yield graph_probe
