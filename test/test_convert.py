@@ -40,7 +40,7 @@ RNG = np.random.default_rng(7)
 
 
 def random_image(encoding: str, height: int = 5, width: int = 7) -> np.ndarray:
-    dtype, channels = IMAGE_ENCODINGS[encoding]
+    _dtype, channels = IMAGE_ENCODINGS[encoding]
     shape = (height, width, channels) if channels > 1 else (height, width)
     if dtype.kind == "f":
         return RNG.normal(size=shape).astype(dtype)
@@ -166,7 +166,7 @@ def test_image_fuzz_never_crashes_and_never_lies(height, width, step, encoding, 
         view = image_to_numpy(msg)
     except ConversionError:
         return
-    dtype, channels = IMAGE_ENCODINGS[encoding]
+    _dtype, channels = IMAGE_ENCODINGS[encoding]
     assert view.shape[:2] == (msg.height, msg.width)
     assert (view.shape[2] if view.ndim == 3 else 1) == channels
     assert size == msg.step * msg.height

@@ -1,0 +1,97 @@
+"""The package as ROS and pip see it: manifest, entry points, ament share folder, the kvision command."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from importlib import import_module, metadata
+from pathlib import Path
+
+from conftest import REPO
+
+BIN = Path(sys.executable).parent
+
+
+def test_package_xml_is_format_3_with_required_dependencies() -> None:
+    root = ElementTree.parse(REPO / "package.xml").getroot()
+    assert root.get("format") == "3"
+    assert root.findtext("name") == "kvision_driving"
+    exec_depends = {element.text for element in root.findall("exec_depend")}
+    required = {"rclpy", "sensor_msgs", "nav_msgs", "geometry_msgs", "visualization_msgs", "diagnostic_msgs",
+                "tf2_msgs", "vision_msgs", "autoware_perception_msgs", "unique_identifier_msgs"}
+    assert required <= exec_depends
+    assert root.find("export/build_type").text == "ament_python"
+    assert (REPO / "resource" / "kvision_driving").exists()
+
+
+def test_every_console_script_resolves_to_a_main() -> None:
+    scripts = {e.name: e.value for e in metadata.distribution("kvision_driving").entry_points
+               if e.group == "console_scripts"}
+    assert "kvision" in scripts
+    for name, target in scripts.items():
+        module, _, function = target.partition(":")
+        assert callable(getattr(import_module(module), function)), name
+        assert (BIN / name).exists(), name
+        assert (Path(sys.prefix) / "lib" / "kvision_driving" / name).exists(), f"launch_ros cannot find {name}"
+
+
+def test_setup_py_lists_every_node_module() -> None:
+    """Each file in nodes/ is an executable: none is forgotten in setup.py."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    nodes = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign) and node.targets[0].id == "NODES")
+    targets = {value.value.split(":")[0] for value in nodes.value.values}
+    modules = {f"kvision_driving.nodes.{p.stem}" for p in (REPO / "kvision_driving" / "nodes").glob("*.py")
+               if p.stem != "__init__"}
+    assert targets == modules
+
+
+def test_share_directory_found_through_the_ament_index() -> None:
+    from ament_index_python.packages import get_package_share_directory
+
+    os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+    share = Path(get_package_share_directory("kvision_driving"))
+    assert (share / "package.xml").exists()
+    for folder in ("launch", "config", "models"):
+        assert (share / folder).is_dir(), folder
+
+
+def test_only_ros_and_nodes_import_rclpy() -> None:
+    offenders = []
+    for path in (REPO / "kvision_driving").rglob("*.py"):
+        layer = path.relative_to(REPO / "kvision_driving").parts[0]
+        if layer in ("ros", "nodes"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name == "rclpy" or name.startswith("rclpy.") for name in names):
+                offenders.append(str(path))
+    assert offenders == []
+
+
+def run_kvision(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / "kvision"), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_kvision_help_lists_subcommands() -> None:
+    result = run_kvision("--help")
+    assert result.returncode == 0
+    for command in ("bench", "doctor"):
+        assert command in result.stdout
+    assert "transport" in run_kvision("bench", "--help").stdout
+
+
+def test_kvision_doctor_reports_a_complete_install() -> None:
+    result = run_kvision("doctor")
+    assert result.returncode == 0, result.stdout
+    assert "vision_msgs.msg" in result.stdout and "FAIL" not in result.stdout
+
+
+def test_kvision_usage_errors_exit_non_zero_without_traceback() -> None:
+    result = run_kvision("bench", "transport", "--kinds", "radar")
+    assert result.returncode == 2
+    assert "unknown payload kind(s): radar" in result.stderr and "Traceback" not in result.stderr
+    assert run_kvision("no-such-command").returncode == 2
