@@ -40,7 +40,7 @@ RNG = np.random.default_rng(7)
 
 
 def random_image(encoding: str, height: int = 5, width: int = 7) -> np.ndarray:
-    _dtype, channels = IMAGE_ENCODINGS[encoding]
+    dtype, channels = IMAGE_ENCODINGS[encoding]
     shape = (height, width, channels) if channels > 1 else (height, width)
     if dtype.kind == "f":
         return RNG.normal(size=shape).astype(dtype)
