@@ -141,3 +141,9 @@ def test_static_transform_listener_gets_transforms_published_before_it_started(p
     assert (x, y, z) == pytest.approx((0.0, 0.0, 9.7))  # straight ahead on the optical axis
     probe.executor.remove_node(late)
     late.destroy_node()
+
+
+def test_integer_given_for_a_float_parameter_is_accepted() -> None:
+    """`-p rate_hz:=10` is what people type; it must not stop the node."""
+    result = run_pair("cloud", "sensor_data", rate_hz=10, count=3, timeout_s=60)  # formats as 10, not 10.0
+    assert result["received"] == 3

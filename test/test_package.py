@@ -20,16 +20,27 @@ def test_package_xml_is_format_3_with_required_dependencies() -> None:
     assert root.get("format") == "3"
     assert root.findtext("name") == "kvision_driving"
     exec_depends = {element.text for element in root.findall("exec_depend")}
-    required = {"rclpy", "sensor_msgs", "nav_msgs", "geometry_msgs", "visualization_msgs", "diagnostic_msgs",
-                "tf2_msgs", "vision_msgs", "autoware_perception_msgs", "unique_identifier_msgs"}
+    required = {
+        "rclpy",
+        "sensor_msgs",
+        "nav_msgs",
+        "geometry_msgs",
+        "visualization_msgs",
+        "diagnostic_msgs",
+        "tf2_msgs",
+        "vision_msgs",
+        "autoware_perception_msgs",
+        "unique_identifier_msgs",
+    }
     assert required <= exec_depends
     assert root.find("export/build_type").text == "ament_python"
     assert (REPO / "resource" / "kvision_driving").exists()
 
 
 def test_every_console_script_resolves_to_a_main() -> None:
-    scripts = {e.name: e.value for e in metadata.distribution("kvision_driving").entry_points
-               if e.group == "console_scripts"}
+    scripts = {
+        e.name: e.value for e in metadata.distribution("kvision_driving").entry_points if e.group == "console_scripts"
+    }
     assert "kvision" in scripts
     for name, target in scripts.items():
         module, _, function = target.partition(":")
@@ -43,8 +54,11 @@ def test_setup_py_lists_every_node_module() -> None:
     tree = ast.parse((REPO / "setup.py").read_text())
     nodes = next(node for node in ast.walk(tree) if isinstance(node, ast.Assign) and node.targets[0].id == "NODES")
     targets = {value.value.split(":")[0] for value in nodes.value.values}
-    modules = {f"kvision_driving.nodes.{p.stem}" for p in (REPO / "kvision_driving" / "nodes").glob("*.py")
-               if p.stem != "__init__"}
+    modules = {
+        f"kvision_driving.nodes.{p.stem}"
+        for p in (REPO / "kvision_driving" / "nodes").glob("*.py")
+        if p.stem != "__init__"
+    }
     assert targets == modules
 
 
@@ -65,8 +79,11 @@ def test_only_ros_and_nodes_import_rclpy() -> None:
         if layer in ("ros", "nodes"):
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             if any(name == "rclpy" or name.startswith("rclpy.") for name in names):
                 offenders.append(str(path))
     assert offenders == []

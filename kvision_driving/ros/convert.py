@@ -78,6 +78,14 @@ def make_header(stamp_ns: int, frame_id: str) -> Header:
     return Header(stamp=ns_to_stamp(stamp_ns), frame_id=frame_id)
 
 
+def ros_header(header: object) -> Header:
+    """An rclpy Header from any header-like object (e.g. one decoded by rosbags)."""
+    if isinstance(header, Header):
+        return header
+    stamp = header.stamp  # type: ignore[attr-defined]
+    return Header(stamp=Time(sec=int(stamp.sec), nanosec=int(stamp.nanosec)), frame_id=str(header.frame_id))  # type: ignore[attr-defined]
+
+
 # --- images ---------------------------------------------------------------------------------------
 
 
@@ -125,7 +133,7 @@ def image_to_numpy(msg: Image) -> NDArray:
     return view
 
 
-def numpy_to_image(array: NDArray, encoding: str, header: Header | None = None) -> Image:
+def numpy_to_image(array: NDArray, encoding: str, header: object | None = None) -> Image:
     """An Image from an (H, W) or (H, W, C) array whose dtype and channels match ``encoding``."""
     if encoding not in IMAGE_ENCODINGS:
         raise ConversionError(f"unsupported image encoding {encoding!r}")
@@ -143,7 +151,7 @@ def numpy_to_image(array: NDArray, encoding: str, header: Header | None = None) 
         raise ConversionError("cannot publish an empty image")
     msg = Image()
     if header is not None:
-        msg.header = header
+        msg.header = ros_header(header)
     msg.height, msg.width, msg.encoding = height, width, encoding
     msg.is_bigendian = int(array.dtype.byteorder == ">" and dtype.itemsize > 1)
     msg.step = width * channels * dtype.itemsize
@@ -175,10 +183,10 @@ def camera_info_to_pinhole(msg: CameraInfo) -> PinholeCamera:
         raise ConversionError(f"invalid camera info: {error}") from error
 
 
-def pinhole_to_camera_info(camera: PinholeCamera, header: Header | None = None) -> CameraInfo:
+def pinhole_to_camera_info(camera: PinholeCamera, header: object | None = None) -> CameraInfo:
     msg = CameraInfo()
     if header is not None:
-        msg.header = header
+        msg.header = ros_header(header)
     msg.width, msg.height = camera.width, camera.height
     msg.distortion_model = camera.distortion_model
     msg.d = [float(v) for v in camera.d]
@@ -282,14 +290,14 @@ def pointcloud2_field(msg: PointCloud2, name: str, dtype: np.dtype | type = np.f
     return points[name].astype(dtype)
 
 
-def array_to_pointcloud2(points: NDArray[np.void], header: Header | None = None) -> PointCloud2:
+def array_to_pointcloud2(points: NDArray[np.void], header: object | None = None) -> PointCloud2:
     """A PointCloud2 (height 1) from a structured array; fields, offsets and padding follow its dtype."""
     points = np.ascontiguousarray(points).reshape(-1)
     if points.dtype.names is None:
         raise ConversionError("array_to_pointcloud2 needs a structured array")
     msg = PointCloud2()
     if header is not None:
-        msg.header = header
+        msg.header = ros_header(header)
     fields = []
     byte_orders = set()
     for name in points.dtype.names:
@@ -318,7 +326,7 @@ def array_to_pointcloud2(points: NDArray[np.void], header: Header | None = None)
 
 def xyz_to_pointcloud2(
     xyz: NDArray[np.floating],
-    header: Header | None = None,
+    header: object | None = None,
     extra_fields: dict[str, NDArray] | None = None,
 ) -> PointCloud2:
     """A packed float32 x, y, z cloud with optional extra per-point scalar fields (e.g. intensity)."""

@@ -40,6 +40,9 @@ class ParamSpec:
         if self.choices:
             text += f" (one of: {', '.join(self.choices)})"
         descriptor = ParameterDescriptor(name=self.name, description=text, read_only=self.read_only)
+        if self.is_float:
+            # `-p rate_hz:=30` arrives as an integer: accept it (check() validates, declare coerces).
+            descriptor.dynamic_typing = True
         if self.min_value is not None and self.max_value is not None:
             if isinstance(self.default, bool):
                 pass
@@ -53,9 +56,14 @@ class ParamSpec:
                 ]
         return descriptor
 
+    @property
+    def is_float(self) -> bool:
+        return isinstance(self.default, float)
+
     def check(self, value: ParamValue) -> str | None:
         """The reason ``value`` is invalid, or None."""
-        if isinstance(self.default, bool) != isinstance(value, bool):
+        expected: tuple[type, ...] = (int, float) if self.is_float else (type(self.default),)
+        if isinstance(self.default, bool) != isinstance(value, bool) or not isinstance(value, expected):
             return f"{self.name}: expected {type(self.default).__name__}, got {value!r}"
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if value != value:  # NaN
@@ -90,6 +98,9 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Para
         reason = spec.check(value)
         if reason:
             problems.append(reason)
+        elif spec.is_float and not isinstance(value, float):
+            value = float(value)
+            node.set_parameters([Parameter(spec.name, Parameter.Type.DOUBLE, value)])
         values[spec.name] = value
     if problems:
         raise ParameterError(f"invalid parameters for node {node.get_name()}:\n  " + "\n  ".join(problems))
