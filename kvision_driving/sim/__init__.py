@@ -1,0 +1,1 @@
+"""A procedural driving world ray-cast with open3d: camera and lidar with exact labels, ground truth."""
