@@ -44,3 +44,12 @@ def box_distance(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
         return 0.0
     a_next, b_next = np.roll(a, -1, axis=0), np.roll(b, -1, axis=0)
     return float(min(_point_segment_distance(a, b, b_next).min(), _point_segment_distance(b, a, a_next).min()))
+
+
+def box_corners_3d(centre: NDArray[np.floating], yaw: float, size: tuple[float, float, float]) -> NDArray[np.float64]:
+    """(8, 3) corners of an upright box: bottom four counter-clockwise, then the top four."""
+    length, width, height = size
+    footprint = box_corners(float(centre[0]), float(centre[1]), yaw, length, width)
+    bottom = np.column_stack([footprint, np.full(4, centre[2] - height / 2)])
+    top = np.column_stack([footprint, np.full(4, centre[2] + height / 2)])
+    return np.concatenate([bottom, top])

@@ -87,3 +87,34 @@ class PinholeCamera:
         uv = np.stack([u, v], axis=1).astype(np.float32, copy=False)
         inside = in_front & (u >= 0) & (u < self.width) & (v >= 0) & (v < self.height)
         return uv, inside
+
+
+def project_box_to_image(
+    corners_optical: NDArray[np.floating], camera: PinholeCamera, min_size_px: float = 4.0
+) -> tuple[float, float, float, float] | None:
+    """Image rectangle (u0, v0, u1, v1) of a 3-D box given by its 8 corners in the optical frame.
+
+    Corners behind the camera are clipped to a near plane first, so a box that straddles the
+    camera still gets the right extent. None when nothing of it is in front, or the visible
+    rectangle is smaller than ``min_size_px`` either way.
+    """
+    corners = np.asarray(corners_optical, dtype=np.float64)
+    near = 0.5
+    if np.all(corners[:, 2] < near):
+        return None
+    # Clip each edge of the box against the near plane (12 edges via all corner pairs is simpler and enough).
+    points = [corner for corner in corners if corner[2] >= near]
+    for i in range(8):
+        for j in range(i + 1, 8):
+            a, b = corners[i], corners[j]
+            if (a[2] - near) * (b[2] - near) < 0:
+                t = (near - a[2]) / (b[2] - a[2])
+                points.append(a + t * (b - a))
+    pts = np.array(points)
+    u = camera.fx * pts[:, 0] / pts[:, 2] + camera.cx
+    v = camera.fy * pts[:, 1] / pts[:, 2] + camera.cy
+    u0, u1 = np.clip([u.min(), u.max()], 0, camera.width)
+    v0, v1 = np.clip([v.min(), v.max()], 0, camera.height)
+    if u1 - u0 < min_size_px or v1 - v0 < min_size_px:
+        return None
+    return float(u0), float(v0), float(u1), float(v1)

@@ -1,0 +1,123 @@
+"""rosbag2 recording (MCAP or sqlite3) without ros2 bag: rosbags writes, rclpy serializes.
+
+Messages are serialized by rclpy (the exact CDR a ROS 2 node would send) and written with
+rosbags' Writer. Connections carry the message definition and RIHS01 hash, taken from a rosbags
+type store extended with the interface packages the Kilted store lacks (vision_msgs,
+autoware_perception_msgs), parsed from their installed .msg files.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rclpy.serialization import serialize_message
+from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys.store import Typestore
+
+EXTRA_PACKAGES = ("vision_msgs", "autoware_perception_msgs")
+STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+QOS_KINDS = ("sensor_data", "reliable", "latched")
+
+
+def _package_msg_dir(package: str) -> Path | None:
+    """share/<package>/msg of the ROS install (apt or our pip build), else the source tree's interfaces/."""
+    candidates = []
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+        try:
+            candidates.append(Path(get_package_share_directory(package)) / "msg")
+        except (PackageNotFoundError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH unset
+            pass
+    except ImportError:  # pragma: no cover - ament_index_python ships with rclpy
+        pass
+    candidates.append(Path(sys.prefix) / "share" / package / "msg")
+    candidates.append(Path(__file__).resolve().parents[2] / "interfaces" / package / "msg")
+    return next((path for path in candidates if path.is_dir()), None)
+
+
+@cache
+def typestore() -> Typestore:
+    """Kilted's type store plus vision_msgs and autoware_perception_msgs."""
+    store = get_typestore(Stores.ROS2_KILTED)
+    for package in EXTRA_PACKAGES:
+        folder = _package_msg_dir(package)
+        if folder is None:
+            raise FileNotFoundError(f"cannot find the .msg files of {package}: run scripts/setup.sh")
+        types: dict[str, Any] = {}
+        for path in sorted(folder.glob("*.msg")):
+            types.update(get_types_from_msg(path.read_text(), f"{package}/msg/{path.stem}"))
+        store.register(types)
+    return store
+
+
+def type_name(message: object) -> str:
+    """``pkg/msg/Name`` of an rclpy message instance."""
+    cls = type(message)
+    return f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
+
+
+def bag_qos(kind: str) -> Qos:
+    """The QoS a player should offer for a topic, stored in the bag's metadata."""
+    zero = QosTime(0, 0)
+    reliability = QosReliability.BEST_EFFORT if kind == "sensor_data" else QosReliability.RELIABLE
+    durability = QosDurability.TRANSIENT_LOCAL if kind == "latched" else QosDurability.VOLATILE
+    depth = 1 if kind == "latched" else (5 if kind == "sensor_data" else 10)
+    return Qos(QosHistory.KEEP_LAST, depth, reliability, durability, zero, zero, QosLiveliness.AUTOMATIC, zero, False)
+
+
+class BagWriter:
+    """Write rclpy messages to a new rosbag2 folder. Use as a context manager."""
+
+    def __init__(self, path: Path | str, storage: str = "mcap") -> None:
+        if storage not in STORAGES:
+            raise ValueError(f"unknown storage {storage!r}; choose mcap or sqlite3")
+        self.path = Path(path)
+        if self.path.exists():
+            raise FileExistsError(f"{self.path} exists: rosbag2 writes a new folder")
+        self._writer = Writer(self.path, version=9, storage_plugin=STORAGES[storage])
+        self._writer.open()
+        self._connections: dict[str, Any] = {}
+        self.counts: dict[str, int] = {}
+
+    def __enter__(self) -> BagWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def write(self, topic: str, message: object, stamp_ns: int, qos: str = "reliable") -> None:
+        connection = self._connections.get(topic)
+        if connection is None:
+            connection = self._writer.add_connection(
+                topic, type_name(message), typestore=typestore(), offered_qos_profiles=[bag_qos(qos)]
+            )
+            self._connections[topic] = connection
+            self.counts[topic] = 0
+        self._writer.write(connection, stamp_ns, serialize_message(message))
+        self.counts[topic] += 1
+
+    def write_serialized(self, topic: str, msgtype: str, data: bytes, stamp_ns: int, qos: str = "reliable") -> None:
+        """Write already-serialized CDR bytes (what a raw subscription receives)."""
+        connection = self._connections.get(topic)
+        if connection is None:
+            connection = self._writer.add_connection(
+                topic, msgtype, typestore=typestore(), offered_qos_profiles=[bag_qos(qos)]
+            )
+            self._connections[topic] = connection
+            self.counts[topic] = 0
+        self._writer.write(connection, stamp_ns, data)
+        self.counts[topic] += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
