@@ -8,6 +8,7 @@ autoware_perception_msgs), parsed from their installed .msg files.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from functools import cache
 from pathlib import Path
@@ -27,16 +28,11 @@ QOS_KINDS = ("sensor_data", "reliable", "latched")
 
 def _package_msg_dir(package: str) -> Path | None:
     """share/<package>/msg of the ROS install (apt or our pip build), else the source tree's interfaces/."""
-    candidates = []
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
-        try:
-            candidates.append(Path(get_package_share_directory(package)) / "msg")
-        except (PackageNotFoundError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH unset
-            pass
-    except ImportError:  # pragma: no cover - ament_index_python ships with rclpy
-        pass
+    candidates = []
+    with contextlib.suppress(PackageNotFoundError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH unset
+        candidates.append(Path(get_package_share_directory(package)) / "msg")
     candidates.append(Path(sys.prefix) / "share" / package / "msg")
     candidates.append(Path(__file__).resolve().parents[2] / "interfaces" / package / "msg")
     return next((path for path in candidates if path.is_dir()), None)

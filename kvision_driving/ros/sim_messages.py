@@ -36,8 +36,8 @@ from kvision_driving.ros.convert import (
     array_to_pointcloud2,
     make_header,
     matrix_to_transform_stamped,
-    numpy_to_image,
     ns_to_stamp,
+    numpy_to_image,
     pinhole_to_camera_info,
     state_to_odometry,
 )
@@ -226,7 +226,7 @@ class SimMessages:
             box = image_box(obj, map_to_optical, camera)
             if box is None:
                 continue
-            u0, v0, u1, v1 = (int(round(value)) for value in box)
+            u0, v0, u1, v1 = (round(value) for value in box)
             if np.count_nonzero(image.instances[v0:v1, u0:u1] == obj.actor_id) < MIN_VISIBLE_PIXELS:
                 continue  # occluded or out of view
             detection = Detection2D(header=header, id=self.uuid_of(obj.actor_id).hex())

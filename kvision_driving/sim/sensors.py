@@ -79,6 +79,14 @@ class LidarSpec:
         return np.stack([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)], axis=-1).astype(np.float32)
 
 
+#: Named camera rigs: the default single front camera, and a second camera for multi-camera tests
+#: (60 degrees to the left, overlapping the front camera's field of view).
+CAMERA_RIGS: dict[str, tuple[CameraSpec, ...]] = {
+    "front": (CameraSpec(),),
+    "front_left": (CameraSpec(), CameraSpec(name="left", mount=(1.2, 0.5, 1.5, 0.0, 0.0, np.deg2rad(60.0)))),
+}
+
+
 @dataclass
 class CameraImage:
     rgb: NDArray[np.uint8]  # (H, W, 3)

@@ -1,0 +1,52 @@
+"""``kvision bench ...``: benchmarks that write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from kvision_driving.commands import CliError, write_json
+
+
+def transport(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import transport as bench
+    from kvision_driving.ros.dds import apply_default_dds_profile
+
+    apply_default_dds_profile()
+    kinds = tuple(args.kinds.split(",")) if args.kinds else bench.PAYLOAD_KINDS
+    unknown = [kind for kind in kinds if kind not in bench.PAYLOAD_KINDS]
+    if unknown:
+        raise CliError(f"unknown payload kind(s): {', '.join(unknown)}")
+    result = bench.run(rate_hz=args.rate, count=args.count, kinds=kinds)
+    write_json(result, args.out)
+    print(bench.summary_table(result), file=sys.stderr)
+    return 0
+
+
+def sim(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import sim as bench
+
+    result = bench.run(frames=args.frames, actor_counts=tuple(args.actors))
+    write_json(result, args.out)
+    print(bench.summary_table(result), file=sys.stderr)
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    bench = commands.add_parser("bench", help="benchmarks (JSON out)")
+    benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
+    benches.required = True
+
+    parser = benches.add_parser("transport", help="Image and PointCloud2 between two processes: latency, loss, CPU")
+    parser.add_argument("--rate", type=float, default=30.0, help="messages per second (default 30)")
+    parser.add_argument("--count", type=int, default=300, help="messages per run (default 300)")
+    parser.add_argument("--kinds", default="", help="comma list of image,cloud (default both)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
+    parser.set_defaults(handler=transport)
+
+    parser = benches.add_parser("sim", help="simulator frame time (camera + labels + lidar + ground truth)")
+    parser.add_argument("--frames", type=int, default=40, help="frames per measurement (default 40)")
+    parser.add_argument("--actors", type=int, nargs="+", default=[10, 50, 100], help="actor counts to scale to")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
+    parser.set_defaults(handler=sim)

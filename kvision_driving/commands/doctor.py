@@ -1,0 +1,37 @@
+"""``kvision doctor``: is the installation complete?"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+MODULES = ("rclpy", "sensor_msgs.msg", "vision_msgs.msg", "autoware_perception_msgs.msg", "tf2_msgs.msg", "numpy",
+           "cv2", "scipy", "torch", "onnxruntime", "open3d", "rosbags")  # fmt: skip
+
+
+def doctor(args: argparse.Namespace) -> int:
+    from kvision_driving.ros.dds import apply_default_dds_profile, default_profile_path
+
+    def module(name: str) -> Callable[[], str]:
+        def check() -> str:
+            imported = __import__(name, fromlist=["__name__"])
+            return getattr(imported, "__version__", "ok")
+
+        return check
+
+    checks: list[tuple[str, Callable[[], str]]] = [(name, module(name)) for name in MODULES]
+    checks.append(("dds profile", lambda: apply_default_dds_profile({}) or "user configured"))
+    checks.append(("dds profile file", lambda: str(default_profile_path())))
+    failed = 0
+    for name, check in checks:
+        try:
+            print(f"ok    {name:32s} {check()}")
+        except Exception as error:
+            failed += 1
+            print(f"FAIL  {name:32s} {type(error).__name__}: {error}")
+    return 1 if failed else 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("doctor", help="check the installation")
+    parser.set_defaults(handler=doctor)

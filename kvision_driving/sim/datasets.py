@@ -1,0 +1,144 @@
+"""Training data from the simulator: Cityscapes-layout segmentation sets and per-actor action clips."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from kvision_driving.core.boxes import box_corners_3d
+from kvision_driving.core.camera import project_box_to_image
+from kvision_driving.core.geometry import invert_transform, transform_points
+from kvision_driving.core.labels import LABEL_ID_TO_TRAIN_ID
+from kvision_driving.sim.scenario import Scenario
+from kvision_driving.sim.simulator import Simulator
+
+# train id -> a Cityscapes labelId, so the export also works with tools that read labelIds.
+_TRAIN_TO_LABEL_ID = np.zeros(256, dtype=np.uint8)
+for _label_id, _train_id in LABEL_ID_TO_TRAIN_ID.items():
+    _TRAIN_TO_LABEL_ID[_train_id] = _label_id
+
+CLIP_FRAMES = 16
+CLIP_STRIDE = 2  # simulator steps between clip frames: 10 Hz
+CLIP_SIZE = 112
+MIN_CLIP_VISIBLE_PIXELS = 60
+
+
+def _write_png(path: Path, image: NDArray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+def export_segmentation(
+    scenarios: Iterable[Scenario], seeds: Iterable[int], out: Path, split: str, every: int = 10, progress: bool = True
+) -> int:
+    """Cityscapes layout: leftImg8bit/<split>/<scenario>/<scenario>_<seed>_<step>_leftImg8bit.png and the
+    matching gtFine _labelTrainIds.png and _labelIds.png. Returns the number of frames written."""
+    jobs = [(scenario, seed) for scenario in scenarios for seed in seeds]
+    written = 0
+    for scenario, seed in tqdm(jobs, desc=f"segmentation {split}", unit="run", disable=not progress):
+        simulator = Simulator(replace(scenario, seed=seed), lidar=None)
+        while not simulator.done:
+            if simulator.step_index % every == 0:
+                frame = simulator.render()
+                for name, image in frame.cameras.items():
+                    city = f"{scenario.name}{'' if name == 'front' else '-' + name}"
+                    stem = f"{city}_{seed:06d}_{frame.step:06d}"
+                    _write_png(out / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", image.rgb[:, :, ::-1])
+                    labels = out / "gtFine" / split / city
+                    _write_png(labels / f"{stem}_gtFine_labelTrainIds.png", image.labels)
+                    _write_png(labels / f"{stem}_gtFine_labelIds.png", _TRAIN_TO_LABEL_ID[image.labels])
+                    written += 1
+            simulator.advance(*simulator.autopilot_command())
+    return written
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    path: str
+    action: str
+    kind: str
+    scenario: str
+    seed: int
+    actor_id: int
+    step: int
+
+
+def crop_square(
+    image: NDArray[np.uint8], box: tuple[float, float, float, float], size: int, margin: float = 0.2
+) -> NDArray:
+    """A square crop around ``box`` with a relative margin, padded with black at the borders, resized."""
+    u0, v0, u1, v1 = box
+    side = max(u1 - u0, v1 - v0) * (1.0 + 2 * margin)
+    cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
+    x0, y0 = round(cu - side / 2), round(cv - side / 2)
+    x1, y1 = x0 + max(round(side), 2), y0 + max(round(side), 2)
+    height, width = image.shape[:2]
+    crop = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
+    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if sx1 > sx0 and sy1 > sy0:
+        crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
+    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def export_action_clips(
+    scenarios: Iterable[Scenario], seeds: Iterable[int], out: Path, every: int = 10, progress: bool = True
+) -> list[ClipRecord]:
+    """Clips of CLIP_FRAMES camera crops at 10 Hz around each visible actor, labelled with its action at the
+    last frame; saved as uint8 arrays (T, H, W, 3) in .npz files and listed in clips.csv."""
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[ClipRecord] = []
+    jobs = [(scenario, seed) for scenario in scenarios for seed in seeds]
+    span = CLIP_FRAMES * CLIP_STRIDE
+    for scenario, seed in tqdm(jobs, desc="action clips", unit="run", disable=not progress):
+        simulator = Simulator(replace(scenario, seed=seed), lidar=None)
+        spec = simulator.camera_specs[0]
+        camera = spec.intrinsics()
+        history: list[tuple[NDArray, dict[int, tuple[float, float, float, float]], dict[int, str], dict[int, str]]] = []
+        while not simulator.done:
+            if simulator.step_index % CLIP_STRIDE == 0:
+                frame = simulator.render()
+                image = frame.cameras[spec.name]
+                map_to_optical = invert_transform(simulator.ego_pose() @ spec.optical_in_base())
+                boxes, actions, kinds = {}, {}, {}
+                for obj in frame.objects:
+                    if obj.parked:
+                        continue  # parked cars are scenery: thousands of identical "stopped" clips teach nothing
+                    corners = transform_points(map_to_optical, box_corners_3d(obj.centre, obj.yaw, obj.size))
+                    box = project_box_to_image(corners, camera, min_size_px=12)
+                    if box is None:
+                        continue
+                    u0, v0, u1, v1 = (round(value) for value in box)
+                    if np.count_nonzero(image.instances[v0:v1, u0:u1] == obj.actor_id) >= MIN_CLIP_VISIBLE_PIXELS:
+                        boxes[obj.actor_id], actions[obj.actor_id], kinds[obj.actor_id] = box, obj.action, obj.kind
+                history.append((image.rgb, boxes, actions, kinds))
+                history = history[-CLIP_FRAMES:]
+                if len(history) == CLIP_FRAMES and frame.step % every == 0 and frame.step >= span:
+                    _, _last_boxes, last_actions, last_kinds = history[-1]
+                    for actor_id, action in last_actions.items():
+                        if not all(actor_id in boxes_t for _, boxes_t, _, _ in history):
+                            continue  # seen in every frame only: the network must not learn from gaps
+                        clip = np.stack(
+                            [crop_square(rgb, boxes_t[actor_id], CLIP_SIZE) for rgb, boxes_t, _, _ in history]
+                        )
+                        name = f"{scenario.name}_{seed:05d}_{actor_id:03d}_{frame.step:05d}.npz"
+                        np.savez_compressed(out / name, clip=clip)
+                        records.append(
+                            ClipRecord(name, action, last_kinds[actor_id], scenario.name, seed, actor_id, frame.step)
+                        )
+            simulator.advance(*simulator.autopilot_command())
+    with (out / "clips.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "action", "kind", "scenario", "seed", "actor_id", "step"])
+        for record in records:
+            writer.writerow(
+                [record.path, record.action, record.kind, record.scenario, record.seed, record.actor_id, record.step]
+            )
+    return records
