@@ -26,7 +26,7 @@ def doctor(args: argparse.Namespace) -> int:
     for name, check in checks:
         try:
             print(f"ok    {name:32s} {check()}")
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - report every missing piece, not just the first
             failed += 1
             print(f"FAIL  {name:32s} {type(error).__name__}: {error}")
     return 1 if failed else 0

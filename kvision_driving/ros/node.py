@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.time import Time
 
@@ -106,7 +106,7 @@ class KvisionNode(Node):
                 except ConversionError as error:
                     self.reject(name, error)
                     continue
-                except Exception as error:
+                except Exception as error:  # noqa: BLE001 - a node survives its own bugs and reports them
                     self.health.set_state(ERROR, f"{name}: {type(error).__name__}: {error}"[:200])
                     self.reject(name, f"{type(error).__name__}: {error}")
                     self.get_logger().debug(traceback.format_exc())
@@ -154,14 +154,11 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> 
     except ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except Exception as error:  # rclpy's ExternalShutdownException (Humble+) and friends on Ctrl-C/SIGTERM
-        if type(error).__name__ != "ExternalShutdownException":
-            raise
     finally:
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()
-    return 0
+    return int(getattr(node, "exit_code", 0))

@@ -1,0 +1,90 @@
+"""sim_node as a real process: real-time autopilot, lockstep with a planner, braking without one."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from nav_msgs.msg import Path as PathMsg
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
+from tf2_msgs.msg import TFMessage
+
+from kvision_driving.ros.convert import ns_to_stamp, stamp_to_ns
+from kvision_driving.ros.qos import qos_by_name, tf_static_qos
+
+
+def start_sim(ros_graph, tmp_path: Path, *params: str) -> Path:
+    results = tmp_path / "results.json"
+    args = ["sim_node", "--ros-args", "-p", "scenario:=lead_vehicle_braking", "-p", f"results_path:={results}",
+            "-p", "start_delay_s:=2.0"]  # fmt: skip
+    for param in params:
+        args += ["-p", param]
+    ros_graph.start("sim", args)
+    return results
+
+
+def test_realtime_autopilot_publishes_sensors_clock_and_ground_truth(ros_graph, probe, tmp_path: Path) -> None:
+    clock = probe.subscribe(Clock, "/clock", qos_by_name("reliable"))
+    images = probe.subscribe(Image, "/sensing/camera/front/image_raw", qos_by_name("sensor_data"))
+    static = probe.subscribe(TFMessage, "/tf_static", tf_static_qos())
+    results = start_sim(ros_graph, tmp_path, "clock_mode:=realtime", "drive:=autopilot", "duration_s:=1.5")
+    assert ros_graph.wait("sim", 90) == 0, ros_graph.log("sim")
+    data = json.loads(results.read_text())
+    assert data["scenario"] == "lead_vehicle_braking" and data["collisions"] == 0
+    assert data["travelled_m"] > 10  # 1.5 s at about 12 m/s
+    stamps = [stamp_to_ns(message.clock) for message in clock]
+    assert len(stamps) >= 25 and np.all(np.diff(stamps) > 0)
+    assert len(images) >= 20
+    assert {t.child_frame_id for t in static[0].transforms} == {"camera_front_optical", "lidar_top"}
+
+
+def test_lockstep_waits_for_the_planner_and_follows_it(ros_graph, probe, tmp_path: Path) -> None:
+    publisher = probe.node.create_publisher(PathMsg, "/planning/trajectory", qos_by_name("reliable"))
+    speeds: list[float] = []
+
+    def plan(odometry: Odometry) -> None:
+        """A planner: 8 m/s straight ahead along +x from ego's position, stamped with the input stamp."""
+        speeds.append(odometry.twist.twist.linear.x)
+        t0 = stamp_to_ns(odometry.header.stamp)
+        path = PathMsg()
+        path.header.stamp, path.header.frame_id = odometry.header.stamp, "map"
+        x0, y0 = odometry.pose.pose.position.x, odometry.pose.pose.position.y
+        for k in range(50):
+            pose = PoseStamped()
+            pose.header.stamp = ns_to_stamp(t0 + k * 100_000_000)
+            pose.header.frame_id = "map"
+            pose.pose.position.x, pose.pose.position.y = x0 + 8.0 * 0.1 * k, y0
+            path.poses.append(pose)
+        publisher.publish(path)
+
+    probe.node.create_subscription(Odometry, "/localization/odometry", plan, qos_by_name("reliable"))
+    results = start_sim(ros_graph, tmp_path, "clock_mode:=lockstep", "duration_s:=3.0", "lockstep_timeout_s:=5.0")
+    assert ros_graph.wait("sim", 120) == 0, ros_graph.log("sim")
+    data = json.loads(results.read_text())
+    assert data["duration_s"] == 3.0
+    assert len(speeds) == 60  # one planner answer per step: nothing skipped
+    assert abs(speeds[-1] - 8.0) < 0.7  # slowed from 12 m/s to the planned 8 m/s
+
+
+def test_lockstep_without_a_planner_steps_on_timeout_and_brakes(ros_graph, probe, tmp_path: Path) -> None:
+    odometry = probe.subscribe(Odometry, "/localization/odometry", qos_by_name("reliable"))
+    start_sim(ros_graph, tmp_path, "clock_mode:=lockstep", "duration_s:=1.0", "lockstep_timeout_s:=0.1")
+    probe.wait_for(lambda: len(odometry) >= 2, 60, "the first steps")
+    started = time.monotonic()
+    assert ros_graph.wait("sim", 60) == 0, ros_graph.log("sim")
+    elapsed = time.monotonic() - started
+    assert elapsed >= 0.1 * 15  # each of the remaining steps waited for the timeout
+    first, last = odometry[0].twist.twist.linear.x, odometry[-1].twist.twist.linear.x
+    assert last < first - 2.0  # no trajectory: ego brakes
+
+
+def test_unknown_scenario_stops_the_node_with_a_clear_message(ros_graph) -> None:
+    ros_graph.start("sim", ["sim_node", "--ros-args", "-p", "scenario:=atlantis"])
+    assert ros_graph.wait("sim", 60) == 2
+    log = ros_graph.log("sim")
+    assert "unknown scenario 'atlantis'" in log and "Traceback" not in log
