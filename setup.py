@@ -9,6 +9,8 @@ PACKAGE = "kvision_driving"
 
 # Executables: each node's main(), the tools, and the kvision command.
 NODES = {
+    "segmentation_node": "kvision_driving.nodes.segmentation_node:main",
+    "segmentation_baseline_node": "kvision_driving.nodes.segmentation_baseline_node:main",
     "sim_node": "kvision_driving.nodes.sim_node:main",
     "transport_source": "kvision_driving.nodes.transport_source:main",
     "transport_sink": "kvision_driving.nodes.transport_sink:main",

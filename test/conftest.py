@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 
 from kvision_driving.ros.dds import default_profile_path
 
@@ -37,7 +39,21 @@ def ros_graph(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture
 def probe(ros_graph: object) -> Iterator[object]:
     """An in-process rclpy node on the graph's domain, to publish and subscribe from the test."""
-    from ros_probe import GraphProbe
+    from kvision_driving.ros.probe import GraphProbe
 
     with GraphProbe(ros_graph.domain_id) as graph_probe:
         yield graph_probe
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised network exported like the shipped one (small input, fast)."""
+    from kvision_driving.nets.export import export_segmentation
+    from kvision_driving.nets.segmentation import FastSCNN
+
+    folder = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    weights = folder / "weights.safetensors"
+    save_file(FastSCNN().state_dict(), str(weights))
+    export_segmentation(weights, folder / "segmentation.onnx", height=128, width=256, command="test")
+    return folder / "segmentation.onnx"

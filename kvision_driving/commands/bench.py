@@ -33,6 +33,21 @@ def sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def segmentation(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import segmentation as bench
+    from kvision_driving.ros.dds import apply_default_dds_profile
+
+    apply_default_dds_profile()
+    variants = tuple(args.variants.split(","))
+    unknown = [name for name in variants if name not in bench.VARIANTS]
+    if unknown:
+        raise CliError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(bench.VARIANTS)}")
+    result = bench.run(variants, rate_hz=args.rate, duration_s=args.duration)
+    write_json(result, args.out)
+    print(bench.summary_table(result), file=sys.stderr)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmarks (JSON out)")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
@@ -44,6 +59,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--kinds", default="", help="comma list of image,cloud (default both)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
     parser.set_defaults(handler=transport)
+
+    parser = benches.add_parser("segmentation", help="segmentation node fps and overhead: ONNX Runtime, torch, naive")
+    parser.add_argument("--variants", default="onnxruntime,torch,naive")
+    parser.add_argument("--rate", type=float, default=30.0, help="camera frames per second offered (default 30)")
+    parser.add_argument("--duration", type=float, default=12.0, help="measured seconds per variant")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
+    parser.set_defaults(handler=segmentation)
 
     parser = benches.add_parser("sim", help="simulator frame time (camera + labels + lidar + ground truth)")
     parser.add_argument("--frames", type=int, default=40, help="frames per measurement (default 40)")

@@ -24,6 +24,7 @@ class NodeHealth:
 
     def __init__(self, window: int = 1000) -> None:
         self._lock = threading.Lock()
+        self._window = window
         self.processing_ms = RollingSamples(window)
         self.latency_ms = RollingSamples(window)
         self.input_rate = RateMeter()
@@ -36,6 +37,7 @@ class NodeHealth:
         self._state = OK
         self._state_reason = "running"
         self._extra: dict[str, str] = {}
+        self._timings: dict[str, RollingSamples] = {}
 
     def on_input(self, now_s: float) -> None:
         with self._lock:
@@ -63,6 +65,11 @@ class NodeHealth:
         with self._lock:
             self._state = level
             self._state_reason = reason
+
+    def add_timing(self, name: str, milliseconds: float) -> None:
+        """A named stage time (e.g. ``model``); reported as <name>_ms_p50 and _p99."""
+        with self._lock:
+            self._timings.setdefault(name, RollingSamples(self._window)).add(milliseconds)
 
     def set_value(self, key: str, value: object) -> None:
         """An extra key shown in /diagnostics (e.g. tracker state, model name)."""
@@ -94,6 +101,8 @@ class NodeHealth:
                 "processing_ms_max": timing["max"],
                 "latency_ms_p50": latency["p50"],
                 "latency_ms_p99": latency["p99"],
+                **{f"{name}_ms_p50": samples.percentile(50) for name, samples in self._timings.items()},
+                **{f"{name}_ms_p99": samples.percentile(99) for name, samples in self._timings.items()},
                 **self._extra,
             }
 

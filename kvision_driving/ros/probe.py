@@ -1,4 +1,7 @@
-"""An rclpy node inside the test process, on a given domain, with its own Context and executor."""
+"""An rclpy node inside the calling process (a test, a benchmark), on a given domain, with its own Context.
+
+It spins in a background thread, collects messages by topic and waits on graph conditions
+(publisher/subscriber counts) instead of sleeping."""
 
 from __future__ import annotations
 

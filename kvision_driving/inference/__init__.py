@@ -1,0 +1,1 @@
+"""One small inference interface, several backends: TensorRT (GPU), ONNX Runtime (CPU/GPU), torch."""

@@ -1,0 +1,1 @@
+"""torch modules: the segmentation and action networks, the GAN; their training loops and ONNX export."""

@@ -1,0 +1,27 @@
+"""Architectures by name, so a model card can say which torch module its safetensors weights belong to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from safetensors.torch import load_file
+from torch import nn
+
+from kvision_driving.nets.segmentation import FastSCNN, SegmentationHead
+
+
+def _segmentation_head(weights: Path) -> nn.Module:
+    network = FastSCNN()
+    network.load_state_dict(load_file(str(weights)))
+    return SegmentationHead(network)
+
+
+#: name -> builder of the exported module (same inputs and outputs as the ONNX file)
+ARCHITECTURES: dict[str, Callable[[Path], nn.Module]] = {"fast_scnn_head": _segmentation_head}
+
+
+def build_exportable(architecture: str, weights: Path) -> nn.Module:
+    if architecture not in ARCHITECTURES:
+        raise KeyError(f"unknown architecture {architecture!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[architecture](weights)

@@ -1,0 +1,139 @@
+"""A real-time semantic segmentation network for embedded GPUs, in the spirit of Fast-SCNN.
+
+Fast-SCNN (Poudel et al., 2019): a shallow *learning-to-downsample* stem reaches 1/8 resolution in
+three strided convolutions; a *global feature extractor* of inverted-residual bottlenecks goes to
+1/32 with pyramid pooling for context; a *feature fusion* module adds the upsampled context to
+the 1/8 detail; a light classifier predicts the 19 Cityscapes train ids. About 1.1M parameters.
+Everything is convolution, batch norm, ReLU, average pooling and bilinear resizing, so it
+exports cleanly to ONNX and runs well under TensorRT.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F  # noqa: N812 - the universal alias
+from torch import nn
+
+NUM_CLASSES = 19
+
+
+def conv_bn_relu(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)
+    )
+
+
+class DepthwiseSeparable(nn.Sequential):
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False),
+            nn.BatchNorm2d(cin),
+            nn.ReLU(True),
+            nn.Conv2d(cin, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(True),
+        )
+
+
+class Bottleneck(nn.Module):
+    """MobileNetV2 inverted residual: expand, depthwise, project; residual when the shape allows."""
+
+    def __init__(self, cin: int, cout: int, stride: int, expansion: int = 6) -> None:
+        super().__init__()
+        hidden = cin * expansion
+        self.residual = stride == 1 and cin == cout
+        self.block = nn.Sequential(
+            conv_bn_relu(cin, hidden, 1),
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(True),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.block(x)
+        return x + out if self.residual else out
+
+
+def bottlenecks(cin: int, cout: int, count: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(Bottleneck(cin, cout, stride), *(Bottleneck(cout, cout, 1) for _ in range(count - 1)))
+
+
+class PyramidPooling(nn.Module):
+    """Context at several scales: average-pool to 1x1, 2x2, 4x4 (and 1/1), project, upsample, concatenate."""
+
+    def __init__(self, channels: int, bins: tuple[int, ...] = (1, 2, 4)) -> None:
+        super().__init__()
+        self.bins = bins
+        self.stages = nn.ModuleList(conv_bn_relu(channels, channels // 4, 1) for _ in bins)
+        self.project = conv_bn_relu(channels + len(bins) * (channels // 4), channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        pooled = [
+            F.interpolate(stage(F.adaptive_avg_pool2d(x, b)), size=size, mode="bilinear", align_corners=False)
+            for b, stage in zip(self.bins, self.stages, strict=True)
+        ]
+        return self.project(torch.cat([x, *pooled], dim=1))
+
+
+class FastSCNN(nn.Module):
+    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+        super().__init__()
+        self.downsample = nn.Sequential(  # learning to downsample: 1/8
+            conv_bn_relu(3, 32, 3, 2),
+            DepthwiseSeparable(32, 48, 2),
+            DepthwiseSeparable(48, 64, 2),
+        )
+        self.global_features = nn.Sequential(  # 1/32 context
+            bottlenecks(64, 64, 3, 2),
+            bottlenecks(64, 96, 3, 2),
+            bottlenecks(96, 128, 3, 1),
+            PyramidPooling(128),
+        )
+        self.detail = nn.Sequential(nn.Conv2d(64, 128, 1, bias=False), nn.BatchNorm2d(128))
+        self.context = nn.Sequential(
+            nn.Conv2d(128, 128, 3, 1, 1, groups=128, bias=False),
+            nn.BatchNorm2d(128),
+            nn.ReLU(True),
+            nn.Conv2d(128, 128, 1, bias=False),
+            nn.BatchNorm2d(128),
+        )
+        self.classifier = nn.Sequential(
+            DepthwiseSeparable(128, 128),
+            DepthwiseSeparable(128, 128),
+            nn.Dropout(0.1),
+            nn.Conv2d(128, num_classes, 1),
+        )
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """Normalised image (N, 3, H, W), H and W multiples of 32 -> logits (N, classes, H, W)."""
+        detail = self.downsample(image)
+        context = self.global_features(detail)
+        context = F.interpolate(context, size=detail.shape[-2:], mode="bilinear", align_corners=False)
+        fused = F.relu(self.detail(detail) + self.context(context))
+        logits = self.classifier(fused)
+        return F.interpolate(logits, size=image.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class SegmentationHead(nn.Module):
+    """What is exported: normalised image -> per-pixel class id (int32) and its softmax confidence.
+
+    Putting argmax and softmax in the graph lets ONNX Runtime / TensorRT do them in native code and
+    keeps the node's post-processing to a resize. int32, not uint8: every TensorRT version since 8.6
+    supports int32 network outputs.
+    """
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        probabilities = torch.softmax(self.network(image), dim=1)
+        confidence, labels = probabilities.max(dim=1)
+        return labels.to(torch.int32), confidence
+
+
+def parameter_count(module: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters())

@@ -1,0 +1,95 @@
+"""segmentation_node: camera image in, per-pixel Cityscapes class ids out (plus label map, overlay, confidence)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image
+from vision_msgs.msg import LabelInfo, VisionClass
+
+from kvision_driving.inference.backends import BACKENDS, PRECISIONS, BackendUnavailableError, create_backend
+from kvision_driving.inference.model_card import ModelIntegrityError
+from kvision_driving.perception.segmentation import Segmenter, to_rgb
+from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image
+from kvision_driving.ros.node import KvisionNode, run_node
+from kvision_driving.ros.params import ParameterError, ParamSpec
+from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
+
+
+def default_model() -> str:
+    """models/segmentation.onnx of the source tree, else of the installed share folder."""
+    source = Path(__file__).resolve().parents[2] / "models" / "segmentation.onnx"
+    if source.exists():
+        return str(source)
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return str(Path(get_package_share_directory("kvision_driving")) / "models" / "segmentation.onnx")
+    except (LookupError, OSError, ValueError):
+        return str(source)
+
+
+PARAMS = (
+    ParamSpec("model_path", "", "ONNX model with a .card.json beside it (empty: the shipped model)"),
+    ParamSpec("backend", "auto", "Inference backend", choices=BACKENDS),
+    ParamSpec("precision", "fp16", "TensorRT precision", choices=PRECISIONS),
+    ParamSpec("engine_cache_dir", "", "TensorRT engine cache (empty: ~/.cache/kvision/engines)"),
+    ParamSpec("threads", 0, "CPU threads for ONNX Runtime / torch (0: library default)", 0, 64),
+    ParamSpec("publish_overlay", True, "Publish the colour overlay for RViz"),
+    ParamSpec("publish_confidence", True, "Publish per-pixel confidence (mono8, 255 = 1.0) for fusion"),
+    ParamSpec("labels_qos", "sensor_data", "QoS of the label, confidence and overlay images", choices=QOS_CHOICES),
+)
+
+
+class SegmentationNode(KvisionNode):
+    def __init__(self) -> None:
+        super().__init__("segmentation_node", PARAMS)
+        model = Path(str(self.params["model_path"]) or default_model())
+        cache = str(self.params["engine_cache_dir"])
+        try:
+            choice = create_backend(model, str(self.params["backend"]), str(self.params["precision"]),
+                                    int(self.params["threads"]), Path(cache) if cache else None)  # fmt: skip
+            self.segmenter = Segmenter(choice.backend, choice.card)
+        except (ModelIntegrityError, BackendUnavailableError, ValueError) as error:
+            raise ParameterError(f"model {model}: {error}") from error
+        self.health.backend = choice.backend.name
+        self.health.set_value("model", choice.card.name)
+        self.get_logger().info(f"backend {choice.backend.name} ({choice.reason}); model {model.name}")
+        images_qos = qos_by_name(str(self.params["labels_qos"]))
+        self.labels_pub = self.create_publisher(Image, "/perception/segmentation/labels", images_qos)
+        self.confidence_pub = self.create_publisher(Image, "/perception/segmentation/confidence", images_qos)
+        self.overlay_pub = self.create_publisher(Image, "/perception/segmentation/overlay", images_qos)
+        self.info_pub = self.create_publisher(LabelInfo, "/perception/segmentation/label_info", qos_by_name("latched"))
+        info = LabelInfo(threshold=0.0)
+        info.class_map = [VisionClass(class_id=i, class_name=name) for i, name in enumerate(choice.card.classes)]
+        self.info_pub.publish(info)
+        self.create_subscription(Image, "/sensing/camera/front/image_raw", self.process_latest("image", self.on_image),
+                                 self.input_qos)  # fmt: skip
+
+    def on_image(self, message: Image) -> None:
+        try:
+            rgb = to_rgb(image_to_numpy(message), message.encoding)
+        except ValueError as error:  # an encoding that is valid ROS but not a colour image (16UC1, 32FC1)
+            raise ConversionError(str(error)) from error
+        result = self.segmenter(rgb)
+        self.health.add_timing("model", result.model_ms)
+        self.labels_pub.publish(numpy_to_image(result.labels, "mono8", message.header))
+        if self.params["publish_confidence"]:
+            confidence = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            self.confidence_pub.publish(numpy_to_image(confidence, "mono8", message.header))
+        if self.params["publish_overlay"] and self.overlay_pub.get_subscription_count() > 0:
+            self.overlay_pub.publish(numpy_to_image(self.segmenter.overlay(rgb, result.labels), "rgb8", message.header))
+
+
+def make_node() -> Node:
+    return SegmentationNode()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(make_node, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""ROS-free perception algorithms: segmentation, projection and painting, clustering, tracking, actions."""

@@ -1,0 +1,182 @@
+"""inference/: model cards and integrity, backends, TensorRT's cache keys and calibration, the segmenter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SHARED_DATA
+
+from kvision_driving.data.cityscapes import DatasetError, find_samples, load_sample
+from kvision_driving.inference.backends import BackendUnavailableError, auto_backend, create_backend
+from kvision_driving.inference.model_card import ModelIntegrityError, card_path_for, load_card, verified_card
+from kvision_driving.inference.preprocess import ImagePreprocessor
+from kvision_driving.inference.tensorrt import (
+    INSTALL_HINT,
+    CalibrationBatches,
+    engine_cache_key,
+    engine_paths,
+    read_cached_engine,
+    write_cached_engine,
+)
+from kvision_driving.perception.segmentation import Segmenter, to_rgb
+
+CITYSCAPES = SHARED_DATA / "cityscapes"
+
+
+def copy_model(model: Path, folder: Path) -> Path:
+    for path in model.parent.glob(model.name.removesuffix(".onnx") + ".*"):
+        shutil.copy(path, folder / path.name)
+    return folder / model.name
+
+
+def test_card_describes_the_model(tiny_model: Path) -> None:
+    card = verified_card(tiny_model)
+    assert card.task == "segmentation" and card.input.shape == [3, 128, 256]
+    assert card.classes[0] == "road" and len(card.classes) == 19
+    assert card.training["torch"]["architecture"] == "fast_scnn_head"
+    assert (tiny_model.parent / "segmentation.card.md").read_text().startswith("# Model card")
+
+
+def test_tampered_model_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    model = copy_model(tiny_model, tmp_path)
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="does not match its model card"):
+        create_backend(model, "onnxruntime")
+
+
+def test_missing_or_malformed_card_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    model = copy_model(tiny_model, tmp_path)
+    card = card_path_for(model)
+    card.write_text("{not json")
+    with pytest.raises(ModelIntegrityError, match="malformed"):
+        verified_card(model)
+    card.unlink()
+    with pytest.raises(ModelIntegrityError, match="not found"):
+        verified_card(model)
+
+
+def test_tampered_torch_weights_are_refused(tiny_model: Path, tmp_path: Path) -> None:
+    model = copy_model(tiny_model, tmp_path)
+    weights = tmp_path / "segmentation.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
+    with pytest.raises(ModelIntegrityError, match="sha256"):
+        create_backend(model, "torch")
+
+
+def test_onnxruntime_and_torch_backends_agree(tiny_model: Path) -> None:
+    rng = np.random.default_rng(1)
+    image = rng.normal(size=(2, 3, 128, 256)).astype(np.float32)
+    ort_out = create_backend(tiny_model, "onnxruntime").backend.run({"image": image})
+    torch_out = create_backend(tiny_model, "torch").backend.run({"image": image})
+    assert ort_out["labels"].shape == (2, 128, 256) and ort_out["labels"].dtype == np.int32
+    assert np.mean(ort_out["labels"] == torch_out["labels"]) > 0.999
+    np.testing.assert_allclose(ort_out["confidence"], torch_out["confidence"], atol=1e-4)
+
+
+def test_auto_picks_onnxruntime_on_a_cpu_machine_and_says_why(tiny_model: Path) -> None:
+    backend, reason = auto_backend()
+    assert backend == "onnxruntime" and "no CUDA GPU" in reason
+    choice = create_backend(tiny_model, "auto")
+    assert choice.backend.name == "onnxruntime" and "CPU" in choice.reason
+
+
+def test_unavailable_backends_explain_themselves(tiny_model: Path) -> None:
+    with pytest.raises(BackendUnavailableError, match="TensorRT is not installed"):
+        create_backend(tiny_model, "tensorrt")
+    with pytest.raises(BackendUnavailableError, match="no CUDA provider"):
+        create_backend(tiny_model, "onnxruntime-cuda")
+    with pytest.raises(BackendUnavailableError, match="unknown backend"):
+        create_backend(tiny_model, "openvino")
+    assert "onnxruntime" in INSTALL_HINT
+
+
+def test_engine_cache_key_changes_with_everything_that_invalidates_an_engine() -> None:
+    base = dict(onnx_sha256="a" * 64, trt_version="10.3.0", gpu="Orin", precision="fp16", max_batch=16)
+    key = engine_cache_key(**base)
+    assert key == engine_cache_key(**base)
+    for field, other in [("onnx_sha256", "b" * 64), ("trt_version", "10.4.0"), ("gpu", "RTX 4090"),
+                         ("precision", "int8"), ("max_batch", 8)]:  # fmt: skip
+        assert engine_cache_key(**{**base, field: other}) != key, field
+
+
+def test_engine_cache_round_trip_and_tamper_detection(tmp_path: Path) -> None:
+    engine, sidecar = engine_paths(tmp_path, Path("segmentation.onnx"), "k1")
+    assert read_cached_engine(engine, sidecar, "k1") is None  # nothing cached yet: build
+    write_cached_engine(engine, sidecar, "k1", b"serialized engine", {"gpu": "Orin"})
+    assert read_cached_engine(engine, sidecar, "k1") == b"serialized engine"
+    assert read_cached_engine(engine, sidecar, "k2") is None  # another key: rebuild
+    assert json.loads(sidecar.read_text())["gpu"] == "Orin"
+    engine.write_bytes(b"tampered engine!!")
+    with pytest.raises(ModelIntegrityError, match="does not match"):
+        read_cached_engine(engine, sidecar, "k1")
+
+
+def test_calibration_batches_preprocess_like_inference(tiny_model: Path, tmp_path: Path) -> None:
+    card = load_card(card_path_for(tiny_model))
+    rng = np.random.default_rng(2)
+    for index in range(11):
+        cv2.imwrite(str(tmp_path / f"frame{index:02d}.png"), rng.integers(0, 255, (120, 200, 3), dtype=np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    batches = CalibrationBatches(tmp_path, card, batch_size=4)
+    collected = list(batches)
+    assert len(batches) == 2 and len(collected) == 2  # 11 images: two full batches, the rest dropped
+    assert collected[0].shape == (4, 3, 128, 256) and collected[0].dtype == np.float32
+    first = cv2.imread(str(tmp_path / "frame00.png"))[:, :, ::-1]
+    expected = ImagePreprocessor(card)(np.ascontiguousarray(first))[0]
+    np.testing.assert_allclose(collected[0][0], expected, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="no calibration images"):
+        CalibrationBatches(tmp_path / "missing", card)
+
+
+def test_preprocessor_matches_the_training_normalisation(tiny_model: Path) -> None:
+    from kvision_driving.nets.train_segmentation import normalise
+
+    card = load_card(card_path_for(tiny_model))
+    image = np.random.default_rng(3).integers(0, 255, (128, 256, 3), dtype=np.uint8)
+    np.testing.assert_allclose(ImagePreprocessor(card)(image)[0], normalise(image), atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(384, 640, 3), (1, 1, 3), (37, 91, 3), (720, 1280, 3)])
+def test_segmenter_returns_labels_at_the_input_size(tiny_model: Path, shape: tuple[int, int, int]) -> None:
+    choice = create_backend(tiny_model, "onnxruntime")
+    result = Segmenter(choice.backend, choice.card)(np.zeros(shape, np.uint8))
+    assert result.labels.shape == shape[:2] and result.labels.dtype == np.uint8
+    assert result.confidence.shape == shape[:2] and (result.confidence <= 1.0).all()
+    assert result.labels.max() < 19
+
+
+def test_to_rgb_handles_every_camera_encoding() -> None:
+    rgb = np.random.default_rng(4).integers(0, 255, (4, 5, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(to_rgb(rgb[:, :, ::-1].copy(), "bgr8"), rgb)
+    np.testing.assert_array_equal(to_rgb(np.dstack([rgb, np.full((4, 5), 255, np.uint8)]), "rgba8"), rgb)
+    assert to_rgb(rgb[:, :, 0].copy(), "mono8").shape == (4, 5, 3)
+    with pytest.raises(ValueError, match="cannot segment a 16UC1"):
+        to_rgb(np.zeros((4, 5), np.uint16), "16UC1")
+
+
+def test_cityscapes_sample_loads_with_train_ids_and_label_ids(tmp_path: Path) -> None:
+    (sample,) = find_samples(CITYSCAPES, "val")
+    assert sample.label_kind == "train_ids"
+    rgb, train_ids = load_sample(sample)
+    assert rgb.shape == (128, 256, 3) and train_ids.shape == (128, 256)
+    # The same image with only labelIds: mapped to the same train ids.
+    only_ids = tmp_path / "cs"
+    for part in ("leftImg8bit", "gtFine"):
+        shutil.copytree(CITYSCAPES / part, only_ids / part)
+    for path in only_ids.rglob("*labelTrainIds.png"):
+        path.unlink()
+    (mapped_sample,) = find_samples(only_ids, "val")
+    assert mapped_sample.label_kind == "label_ids"
+    _, mapped = load_sample(mapped_sample)
+    # The sample's two label files were downscaled separately (nearest neighbour), so a few boundary
+    # pixels differ between them; the mapping itself is exact.
+    assert np.mean(mapped == train_ids) > 0.995
+    with pytest.raises(DatasetError, match="does not exist"):
+        find_samples(tmp_path / "nowhere", "train")
