@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
-from safetensors.torch import save_file
 
 from kvision_driving.ros.dds import default_profile_path
 
@@ -48,6 +46,9 @@ def probe(ros_graph: object) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised network exported like the shipped one (small input, fast)."""
+    import torch
+    from safetensors.torch import save_file
+
     from kvision_driving.nets.export import export_segmentation
     from kvision_driving.nets.segmentation import FastSCNN
 

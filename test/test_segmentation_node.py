@@ -1,0 +1,94 @@
+"""segmentation_node as a real process: labels at the input's size and stamp, label map, bad input, integrity."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+from conftest import SHARED_DATA
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import Image
+from vision_msgs.msg import LabelInfo
+
+from kvision_driving.data.cityscapes import find_samples, load_sample
+from kvision_driving.ros.convert import image_to_numpy, make_header, numpy_to_image, stamp_to_ns
+from kvision_driving.ros.diagnostics import status_values
+from kvision_driving.ros.qos import qos_by_name
+
+CAMERA = "/sensing/camera/front/image_raw"
+
+
+def start_node(ros_graph, model: Path, *params: str) -> None:
+    command = ["segmentation_node", "--ros-args", "-p", f"model_path:={model}", "-p", "diagnostics_period_s:=0.3",
+               "-p", "input_qos:=reliable", "-p", "labels_qos:=reliable"]  # fmt: skip
+    for param in params:
+        command += ["-p", param]
+    ros_graph.start("segmentation", command)
+
+
+def test_labels_follow_every_input_format(ros_graph, probe, tiny_model: Path) -> None:
+    start_node(ros_graph, tiny_model)
+    labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
+    confidence = probe.subscribe(Image, "/perception/segmentation/confidence", qos_by_name("reliable"))
+    info = probe.subscribe(LabelInfo, "/perception/segmentation/label_info", qos_by_name("latched"))
+    diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+    publisher = probe.node.create_publisher(Image, CAMERA, qos_by_name("reliable"))
+    probe.wait_for_subscribers(CAMERA, timeout_s=60)
+    probe.wait_for_publishers("/perception/segmentation/labels")
+    time.sleep(0.5)
+
+    (sample,) = find_samples(SHARED_DATA / "cityscapes", "val")
+    cityscapes_rgb, _ = load_sample(sample)
+    rng = np.random.default_rng(0)
+    inputs = [
+        ("rgb8", cityscapes_rgb),  # real Cityscapes, 256x128
+        ("bgr8", rng.integers(0, 255, (384, 640, 3), dtype=np.uint8)),
+        ("mono8", rng.integers(0, 255, (120, 200), dtype=np.uint8)),  # grayscale camera
+        ("rgba8", rng.integers(0, 255, (33, 47, 4), dtype=np.uint8)),  # odd size
+        ("rgb8", rng.integers(0, 255, (1, 1, 3), dtype=np.uint8)),  # 1x1
+    ]
+    for index, (encoding, array) in enumerate(inputs):
+        publisher.publish(numpy_to_image(array, encoding, make_header(1_000 + index, "camera_front_optical")))
+        probe.wait_for(lambda n=index: len(labels) > n, 30, f"labels for input {index}")
+    for (encoding, array), out, conf in zip(inputs, labels, confidence, strict=True):
+        result = image_to_numpy(out)
+        assert out.encoding == "mono8" and result.shape == array.shape[:2], encoding
+        assert out.header.frame_id == "camera_front_optical"
+        assert result.max() < 19
+        assert image_to_numpy(conf).shape == array.shape[:2]
+    assert [stamp_to_ns(out.header.stamp) for out in labels] == [1_000 + i for i in range(len(inputs))]
+    probe.wait_for(lambda: bool(info), 10, "label_info")
+    assert [c.class_name for c in info[0].class_map][:3] == ["road", "sidewalk", "building"]
+
+    bad = [
+        Image(height=4, width=4, encoding="16UC1", step=8, data=bytes(32)),  # not a colour image
+        Image(height=4, width=4, encoding="rgb8", step=12, data=bytes(5)),  # size mismatch
+        Image(height=4, width=4, encoding="yuyv", step=8, data=bytes(32)),  # unknown encoding
+    ]
+    for message in bad:
+        publisher.publish(message)
+        time.sleep(0.2)
+
+    def bad_counted() -> bool:
+        for array in reversed(diagnostics):
+            for status in array.status:
+                if status.name == "kvision: segmentation_node":
+                    return status_values(status)["bad_inputs"] == "3"
+        return False
+
+    probe.wait_for(bad_counted, 10, "3 bad inputs in /diagnostics")
+    assert ros_graph.alive("segmentation")
+    assert len(labels) == len(inputs)  # nothing published for the bad ones
+
+
+def test_tampered_model_stops_the_node_with_a_clear_message(ros_graph, tiny_model: Path, tmp_path: Path) -> None:
+    for path in tiny_model.parent.glob("segmentation.*"):
+        shutil.copy(path, tmp_path / path.name)
+    model = tmp_path / "segmentation.onnx"
+    model.write_bytes(model.read_bytes() + b"\x00")
+    start_node(ros_graph, model)
+    assert ros_graph.wait("segmentation", 60) == 2
+    log = ros_graph.log("segmentation")
+    assert "does not match its model card" in log and "Traceback" not in log
