@@ -9,6 +9,7 @@ PACKAGE = "kvision_driving"
 
 # Executables: each node's main(), the tools, and the kvision command.
 NODES = {
+    "fusion_node": "kvision_driving.nodes.fusion_node:main",
     "segmentation_node": "kvision_driving.nodes.segmentation_node:main",
     "segmentation_baseline_node": "kvision_driving.nodes.segmentation_baseline_node:main",
     "sim_node": "kvision_driving.nodes.sim_node:main",

@@ -56,3 +56,48 @@ class StaticFrameTree:
                         return reached[neighbour]
                     queue.append(neighbour)
         raise FrameNotFoundError(f"no transform chain from {source!r} to {target!r}")
+
+
+class PoseHistory:
+    """Recent timestamped poses (e.g. map <- base_link from odometry), interpolated at any stamp in range."""
+
+    def __init__(self, capacity: int = 400) -> None:
+        self._stamps: deque[int] = deque(maxlen=capacity)
+        self._poses: deque[Matrix4] = deque(maxlen=capacity)
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+    def clear(self) -> None:
+        self._stamps.clear()
+        self._poses.clear()
+
+    def add(self, stamp_ns: int, pose: Matrix4) -> None:
+        if self._stamps and stamp_ns <= self._stamps[-1]:
+            if stamp_ns < self._stamps[-1] - 1_000_000_000:  # time went back (bag loop): start over
+                self.clear()
+            else:
+                return  # duplicate or slightly out of order: keep the stream monotonic
+        self._stamps.append(stamp_ns)
+        self._poses.append(np.asarray(pose, dtype=np.float64))
+
+    def at(self, stamp_ns: int, tolerance_ns: int = 100_000_000) -> Matrix4 | None:
+        """The pose at ``stamp_ns`` (linear in position, shortest way in yaw); None when out of range."""
+        if not self._stamps:
+            return None
+        stamps = np.fromiter(self._stamps, dtype=np.int64)
+        if stamp_ns < stamps[0] - tolerance_ns or stamp_ns > stamps[-1] + tolerance_ns:
+            return None
+        after = int(np.searchsorted(stamps, stamp_ns))
+        if after == 0 or after == len(stamps):
+            return self._poses[0 if after == 0 else -1].copy()
+        before_pose, after_pose = self._poses[after - 1], self._poses[after]
+        fraction = (stamp_ns - stamps[after - 1]) / max(stamps[after] - stamps[after - 1], 1)
+        yaw0 = np.arctan2(before_pose[1, 0], before_pose[0, 0])
+        yaw1 = np.arctan2(after_pose[1, 0], after_pose[0, 0])
+        yaw = yaw0 + np.angle(np.exp(1j * (yaw1 - yaw0))) * fraction
+        pose = before_pose.copy()
+        pose[:3, 3] = before_pose[:3, 3] + (after_pose[:3, 3] - before_pose[:3, 3]) * fraction
+        c, s = np.cos(yaw), np.sin(yaw)
+        pose[:2, :2] = [[c, -s], [s, c]]
+        return pose

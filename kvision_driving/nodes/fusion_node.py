@@ -1,0 +1,238 @@
+"""fusion_node: lidar + segmentation labels -> painted points, 3-D detections, tracks with velocities."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+from autoware_perception_msgs.msg import DetectedObjects, TrackedObjects
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
+
+from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
+from kvision_driving.core.geometry import transform_points
+from kvision_driving.perception.objects import Detection, detect_objects
+from kvision_driving.perception.painting import (
+    UNKNOWN,
+    CameraView,
+    compensated_lidar_to_optical,
+    motion_compensation,
+    paint,
+)
+from kvision_driving.perception.tracking import MultiObjectTracker
+from kvision_driving.ros.convert import (
+    ConversionError,
+    array_to_pointcloud2,
+    camera_info_to_pinhole,
+    image_to_numpy,
+    make_header,
+    odometry_to_state,
+    pointcloud2_field,
+    pointcloud2_to_xyz,
+    stamp_to_ns,
+)
+from kvision_driving.ros.diagnostics import OK, WARN
+from kvision_driving.ros.node import KvisionNode, run_node
+from kvision_driving.ros.object_messages import detected_objects, track_markers, tracked_objects
+from kvision_driving.ros.params import ParamSpec
+from kvision_driving.ros.qos import qos_by_name
+from kvision_driving.ros.tf import StaticTransformListener
+
+LABEL_BUFFER = 10  # label images kept per camera for matching lidar stamps
+
+PARAMS = (
+    ParamSpec("lidar_topic", "/sensing/lidar/top/points", "Input point cloud"),
+    ParamSpec("label_topics", ["/perception/segmentation/labels"], "Segmentation label image per camera"),
+    ParamSpec(
+        "confidence_topics", ["/perception/segmentation/confidence"], "Per-pixel confidence per camera ('' if none)"
+    ),
+    ParamSpec("camera_info_topics", ["/sensing/camera/front/camera_info"], "CameraInfo per camera"),
+    ParamSpec("max_offset_s", 0.06, "Largest time between a sweep and the label image painting it", 0.0, 1.0),
+    ParamSpec("base_frame", "base_link", "Vehicle frame (detections are published in it)"),
+    ParamSpec("map_frame", "map", "Tracking frame, from /localization/odometry (falls back to base_frame)"),
+    ParamSpec("compensate_ego_motion", True, "Move points by ego's motion between lidar and camera stamps"),
+    ParamSpec("max_range", 80.0, "Ignore points farther than this (m)", 1.0, 300.0),
+    ParamSpec("min_confidence", 0.3, "Ignore painted points less confident than this", 0.0, 1.0),
+    ParamSpec("ground_threshold", 0.25, "Height above the fitted ground plane that counts as an object (m)", 0.0, 2.0),
+    ParamSpec("confirm_hits", 3, "Detections before a track is published", 1, 50),
+    ParamSpec("max_misses", 5, "Sweeps a confirmed track survives without a detection", 0, 100),
+    ParamSpec("publish_markers", True, "Publish RViz markers on /perception/markers"),
+)
+
+
+class FusionNode(KvisionNode):
+    def __init__(self) -> None:
+        super().__init__("fusion_node", PARAMS)
+        label_topics = list(self.params["label_topics"])
+        info_topics = list(self.params["camera_info_topics"])
+        confidence_topics = list(self.params["confidence_topics"]) or [""] * len(label_topics)
+        if not (len(label_topics) == len(info_topics) == len(confidence_topics)) or not label_topics:
+            from kvision_driving.ros.params import ParameterError
+
+            raise ParameterError("label_topics, confidence_topics and camera_info_topics need one entry per camera")
+        self.cameras = len(label_topics)
+        self.labels: list[deque] = [deque(maxlen=LABEL_BUFFER) for _ in label_topics]
+        self.confidences: list[dict[int, object]] = [{} for _ in label_topics]
+        self.camera_infos: list[CameraInfo | None] = [None] * self.cameras
+        self.poses = PoseHistory()
+        self.tracker = MultiObjectTracker(int(self.params["confirm_hits"]), int(self.params["max_misses"]))
+        self.tf = StaticTransformListener(self)
+        self.last_stamp_ns: int | None = None
+        sensor = self.input_qos
+        for index, topic in enumerate(label_topics):
+            self.create_subscription(Image, topic, lambda m, i=index: self.labels[i].append(m), sensor)
+            self.create_subscription(CameraInfo, info_topics[index], lambda m, i=index: self._set_info(i, m), sensor)
+            if confidence_topics[index]:
+                self.create_subscription(
+                    Image, confidence_topics[index], lambda m, i=index: self._add_confidence(i, m), sensor
+                )
+        self.create_subscription(Odometry, "/localization/odometry", self.on_odometry, qos_by_name("reliable"))
+        out = self.output_qos
+        self.painted_pub = self.create_publisher(PointCloud2, "/perception/fusion/painted_points", sensor)
+        self.detected_pub = self.create_publisher(DetectedObjects, "/perception/objects/detected", out)
+        self.tracked_pub = self.create_publisher(TrackedObjects, "/perception/objects/tracked", out)
+        self.markers_pub = self.create_publisher(MarkerArray, "/perception/markers", out)
+        self.create_subscription(
+            PointCloud2, str(self.params["lidar_topic"]), self.process_latest("points", self.on_points), sensor
+        )
+
+    # --- inputs ------------------------------------------------------------------------------------
+
+    def _set_info(self, index: int, message: CameraInfo) -> None:
+        self.camera_infos[index] = message
+
+    def _add_confidence(self, index: int, message: Image) -> None:
+        store = self.confidences[index]
+        store[stamp_to_ns(message.header.stamp)] = message
+        while len(store) > LABEL_BUFFER:
+            store.pop(next(iter(store)))
+
+    def on_odometry(self, message: Odometry) -> None:
+        try:
+            state = odometry_to_state(message)
+        except ConversionError as error:
+            self.reject("odometry", error)
+            return
+        self.poses.add(state.stamp_ns, state.pose)
+
+    # --- one sweep ---------------------------------------------------------------------------------
+
+    def on_points(self, message: PointCloud2) -> None:
+        stamp_ns = stamp_to_ns(message.header.stamp)
+        if self.last_stamp_ns is not None and stamp_ns < self.last_stamp_ns - 500_000_000:
+            self.get_logger().warning("time went backwards (bag loop?): resetting tracks and buffers")
+            self.tracker.reset()
+            self.poses.clear()
+            for buffer in self.labels:
+                buffer.clear()
+        self.last_stamp_ns = stamp_ns
+        xyz, kept = pointcloud2_to_xyz(message)
+        if len(xyz) == 0:
+            raise ConversionError("empty point cloud (no valid points)")
+        lidar_frame = message.header.frame_id
+        base_frame = str(self.params["base_frame"])
+        try:
+            lidar_in_base = self.tf.lookup(base_frame, lidar_frame)
+        except FrameNotFoundError as error:
+            raise ConversionError(f"no extrinsics for {lidar_frame}: {error}") from error
+        views = self.camera_views(stamp_ns, lidar_in_base, base_frame)
+        labels, confidence = paint(xyz, views)
+        points_base = transform_points(lidar_in_base, xyz.astype(np.float64))
+        detections = detect_objects(points_base, labels, confidence, float(self.params["max_range"]),
+                                    float(self.params["min_confidence"]), float(self.params["ground_threshold"]))  # fmt: skip
+        self.publish_painted(message, xyz, kept, labels, confidence)
+        self.detected_pub.publish(detected_objects(detections, make_header(stamp_ns, base_frame)))
+        self.track(detections, stamp_ns, base_frame)
+        painted_share = float(np.mean(labels != UNKNOWN))
+        self.health.set_value("cameras_used", len(views))
+        self.health.set_value("painted_share", f"{painted_share:.2f}")
+        self.health.set_value("tracks", len(self.tracker.confirmed()))
+        if not views:
+            self.health.set_state(WARN, "no label image within max_offset_s: nothing painted")
+        else:
+            self.health.set_state(OK, "fusing")
+
+    def camera_views(self, stamp_ns: int, lidar_in_base: np.ndarray, base_frame: str) -> list[CameraView]:
+        views = []
+        max_offset = int(float(self.params["max_offset_s"]) * 1e9)
+        for index in range(self.cameras):
+            candidates = list(self.labels[index])
+            if not candidates:
+                continue
+            nearest = min(candidates, key=lambda m: abs(stamp_to_ns(m.header.stamp) - stamp_ns))
+            label_stamp = stamp_to_ns(nearest.header.stamp)
+            if abs(label_stamp - stamp_ns) > max_offset:
+                self.health.on_bad_input(f"camera {index}: no labels within max_offset_s")
+                continue
+            info = self.camera_infos[index]
+            if info is None:
+                self.reject(f"camera {index}", "no camera info received yet")
+                continue
+            try:
+                camera = camera_info_to_pinhole(info)
+                labels = image_to_numpy(nearest)
+                optical_in_base = self.tf.lookup(base_frame, nearest.header.frame_id)
+            except (ConversionError, FrameNotFoundError) as error:
+                self.reject(f"camera {index}", error)
+                continue
+            if labels.ndim != 2 or labels.shape != (camera.height, camera.width):
+                self.reject(
+                    f"camera {index}", f"labels {labels.shape} do not match camera info {camera.width}x{camera.height}"
+                )
+                continue
+            compensation = np.eye(4)
+            if self.params["compensate_ego_motion"]:
+                at_lidar, at_camera = self.poses.at(stamp_ns), self.poses.at(label_stamp)
+                if at_lidar is not None and at_camera is not None:
+                    compensation = motion_compensation(at_lidar, at_camera)
+            confidence_message = self.confidences[index].get(label_stamp)
+            confidence = None
+            if confidence_message is not None:
+                confidence = image_to_numpy(confidence_message).astype(np.float32) / 255.0
+                if confidence.shape != labels.shape:
+                    confidence = None
+            views.append(CameraView(camera, labels, confidence,
+                                    compensated_lidar_to_optical(optical_in_base, lidar_in_base, compensation)))  # fmt: skip
+        return views
+
+    def publish_painted(self, message: PointCloud2, xyz: np.ndarray, kept: np.ndarray | None, labels: np.ndarray,
+                        confidence: np.ndarray) -> None:  # fmt: skip
+        try:
+            intensity = pointcloud2_field(message, "intensity")
+            intensity = intensity if kept is None else intensity[kept]
+        except ConversionError:
+            intensity = np.zeros(len(xyz), np.float32)
+        points = np.empty(len(xyz), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"),
+                                           ("label", "u1"), ("confidence", "<f4")])  # fmt: skip
+        points["x"], points["y"], points["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+        points["intensity"], points["label"], points["confidence"] = intensity, labels, confidence
+        self.painted_pub.publish(array_to_pointcloud2(points, message.header))
+
+    def track(self, detections: list[Detection], stamp_ns: int, base_frame: str) -> None:
+        pose = self.poses.at(stamp_ns)
+        frame = str(self.params["map_frame"]) if pose is not None else base_frame
+        if pose is not None:  # track in the map frame, so ego motion is not object motion
+            detections = [
+                Detection(d.kind, d.confidence, transform_points(pose, d.centre[None])[0],
+                          d.yaw + float(np.arctan2(pose[1, 0], pose[0, 0])), d.size, d.point_count)
+                for d in detections
+            ]  # fmt: skip
+        tracks = self.tracker.update(detections, stamp_ns)
+        header = make_header(stamp_ns, frame)
+        self.tracked_pub.publish(tracked_objects(tracks, header))
+        if self.params["publish_markers"]:
+            self.markers_pub.publish(track_markers(tracks, header))
+
+
+def make_node() -> Node:
+    return FusionNode()
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(make_node, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
