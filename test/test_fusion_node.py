@@ -22,11 +22,34 @@ def test_fusion_tracks_the_braking_lead_car(ros_graph, probe, tmp_path: Path) ->
     tracked = probe.subscribe(TrackedObjects, "/perception/objects/tracked", qos_by_name("reliable"))
     truth = probe.subscribe(TrackedObjects, "/ground_truth/objects/tracked", qos_by_name("reliable"))
     painted = probe.subscribe(PointCloud2, "/perception/fusion/painted_points", qos_by_name("sensor_data"))
-    ros_graph.start("fusion", ["fusion_node", "--ros-args", "-r",
-                               "/perception/segmentation/labels:=/ground_truth/camera/front/labels",
-                               "-p", "confidence_topics:=['']"])  # fmt: skip
-    ros_graph.start("sim", ["sim_node", "--ros-args", "-p", "scenario:=lead_vehicle_braking", "-p", "drive:=autopilot",
-                            "-p", "clock_mode:=realtime", "-p", "duration_s:=7.0", "-p", "start_delay_s:=3.0"])  # fmt: skip
+    ros_graph.start(
+        "fusion",
+        [
+            "fusion_node",
+            "--ros-args",
+            "-r",
+            "/perception/segmentation/labels:=/ground_truth/camera/front/labels",
+            "-p",
+            "confidence_topics:=['']",
+        ],
+    )
+    ros_graph.start(
+        "sim",
+        [
+            "sim_node",
+            "--ros-args",
+            "-p",
+            "scenario:=lead_vehicle_braking",
+            "-p",
+            "drive:=autopilot",
+            "-p",
+            "clock_mode:=realtime",
+            "-p",
+            "duration_s:=7.0",
+            "-p",
+            "start_delay_s:=3.0",
+        ],
+    )
     assert ros_graph.wait("sim", 120) == 0, ros_graph.log("sim")
     probe.wait_for(lambda: len(tracked) > 20, 30, "tracked objects")
     assert ros_graph.alive("fusion"), ros_graph.log("fusion")

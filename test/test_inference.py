@@ -101,8 +101,13 @@ def test_engine_cache_key_changes_with_everything_that_invalidates_an_engine() -
     base = dict(onnx_sha256="a" * 64, trt_version="10.3.0", gpu="Orin", precision="fp16", max_batch=16)
     key = engine_cache_key(**base)
     assert key == engine_cache_key(**base)
-    for field, other in [("onnx_sha256", "b" * 64), ("trt_version", "10.4.0"), ("gpu", "RTX 4090"),
-                         ("precision", "int8"), ("max_batch", 8)]:  # fmt: skip
+    for field, other in [
+        ("onnx_sha256", "b" * 64),
+        ("trt_version", "10.4.0"),
+        ("gpu", "RTX 4090"),
+        ("precision", "int8"),
+        ("max_batch", 8),
+    ]:
         assert engine_cache_key(**{**base, field: other}) != key, field
 
 

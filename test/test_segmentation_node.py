@@ -21,8 +21,18 @@ CAMERA = "/sensing/camera/front/image_raw"
 
 
 def start_node(ros_graph, model: Path, *params: str) -> None:
-    command = ["segmentation_node", "--ros-args", "-p", f"model_path:={model}", "-p", "diagnostics_period_s:=0.3",
-               "-p", "input_qos:=reliable", "-p", "labels_qos:=reliable"]  # fmt: skip
+    command = [
+        "segmentation_node",
+        "--ros-args",
+        "-p",
+        f"model_path:={model}",
+        "-p",
+        "diagnostics_period_s:=0.3",
+        "-p",
+        "input_qos:=reliable",
+        "-p",
+        "labels_qos:=reliable",
+    ]
     for param in params:
         command += ["-p", param]
     ros_graph.start("segmentation", command)

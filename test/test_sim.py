@@ -26,8 +26,16 @@ BIN = Path(sys.executable).parent
 def test_at_least_eight_scenarios_load() -> None:
     names = scenario_names()
     assert len(names) >= 8
-    required = {"lead_vehicle_braking", "cut_in", "pedestrian_crossing", "pedestrian_between_parked_cars",
-                "intersection_turn", "hazard_blocked_lane", "dense_traffic", "curved_road"}  # fmt: skip
+    required = {
+        "lead_vehicle_braking",
+        "cut_in",
+        "pedestrian_crossing",
+        "pedestrian_between_parked_cars",
+        "intersection_turn",
+        "hazard_blocked_lane",
+        "dense_traffic",
+        "curved_road",
+    }
     assert required <= set(names)
     for name in names:
         scenario = load_scenario(name)
@@ -243,17 +251,29 @@ def test_second_camera_rig_renders_both_cameras() -> None:
 
 
 def test_preview_writes_a_contact_sheet(tmp_path: Path) -> None:
-    result = subprocess.run([str(BIN / "kvision"), "sim", "preview", "--scenario", "cut_in", "--times", "1.0",
-                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [str(BIN / "kvision"), "sim", "preview", "--scenario", "cut_in", "--times", "1.0", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     sheet = cv2.imread(str(tmp_path / "cut_in_001.0s.png"))
     assert sheet.shape == (768, 1280, 3)
 
 
 def test_cli_refuses_unknown_scenario_and_existing_output(tmp_path: Path) -> None:
-    result = subprocess.run([str(BIN / "kvision"), "sim", "record", "--scenario", "moon_landing", "--out",
-                             str(tmp_path / "bag")], capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [str(BIN / "kvision"), "sim", "record", "--scenario", "moon_landing", "--out", str(tmp_path / "bag")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "unknown scenario 'moon_landing'" in result.stderr
-    result = subprocess.run([str(BIN / "kvision"), "sim", "record", "--scenario", "cut_in", "--out", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [str(BIN / "kvision"), "sim", "record", "--scenario", "cut_in", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "already exists" in result.stderr

@@ -20,8 +20,16 @@ from kvision_driving.ros.qos import qos_by_name, tf_static_qos
 
 def start_sim(ros_graph, tmp_path: Path, *params: str) -> Path:
     results = tmp_path / "results.json"
-    args = ["sim_node", "--ros-args", "-p", "scenario:=lead_vehicle_braking", "-p", f"results_path:={results}",
-            "-p", "start_delay_s:=2.0"]  # fmt: skip
+    args = [
+        "sim_node",
+        "--ros-args",
+        "-p",
+        "scenario:=lead_vehicle_braking",
+        "-p",
+        f"results_path:={results}",
+        "-p",
+        "start_delay_s:=2.0",
+    ]
     for param in params:
         args += ["-p", param]
     ros_graph.start("sim", args)

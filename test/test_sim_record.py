@@ -31,10 +31,23 @@ def message_class(msgtype: str) -> type:
 def test_recorded_bag_reads_back_as_ros_messages(tmp_path: Path, storage: str) -> None:
     bag = tmp_path / "bag"
     result = subprocess.run(
-        [str(BIN / "kvision"), "sim", "record", "--scenario", "pedestrian_crossing", "--duration", "1.0",
-         "--storage", storage, "--out", str(bag)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(BIN / "kvision"),
+            "sim",
+            "record",
+            "--scenario",
+            "pedestrian_crossing",
+            "--duration",
+            "1.0",
+            "--storage",
+            storage,
+            "--out",
+            str(bag),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     messages: dict[str, list] = {}
     with Reader(bag) as reader:
@@ -49,8 +62,15 @@ def test_recorded_bag_reads_back_as_ros_messages(tmp_path: Path, storage: str) -
     assert len(messages["/sensing/camera/front/image_raw"]) == 20  # 20 Hz
     assert len(messages["/sensing/lidar/top/points"]) == 10  # 10 Hz
     assert len(messages["/clock"]) == 20
-    for topic in ("/localization/odometry", "/ground_truth/objects/tracked", "/ground_truth/objects/predicted",
-                  "/ground_truth/actions", "/ground_truth/camera/front/labels", "/planning/route", "/tf"):  # fmt: skip
+    for topic in (
+        "/localization/odometry",
+        "/ground_truth/objects/tracked",
+        "/ground_truth/objects/predicted",
+        "/ground_truth/actions",
+        "/ground_truth/camera/front/labels",
+        "/planning/route",
+        "/tf",
+    ):
         assert messages[topic], topic
     # Bag time and header stamps are the simulated clock, strictly increasing.
     stamps = [stamp_to_ns(m.header.stamp) for _, m in messages["/sensing/camera/front/image_raw"]]

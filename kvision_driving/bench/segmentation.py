@@ -91,8 +91,13 @@ def measure(
     }
 
 
-def run(variants: tuple[str, ...] = tuple(VARIANTS), rate_hz: float = 30.0, warmup_s: float = 4.0,
-        duration_s: float = 12.0, threads: int = 2) -> dict[str, Any]:  # fmt: skip
+def run(
+    variants: tuple[str, ...] = tuple(VARIANTS),
+    rate_hz: float = 30.0,
+    warmup_s: float = 4.0,
+    duration_s: float = 12.0,
+    threads: int = 2,
+) -> dict[str, Any]:
     frames = camera_frames()
     results = []
     for variant in variants:

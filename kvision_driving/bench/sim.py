@@ -22,11 +22,26 @@ def crowd(actors: int, seed: int = 0) -> Scenario:
             s, speed = float(rng.uniform(20, 240)), float(rng.uniform(6, 12))
             vehicles.append(VehicleSpec(kind=kind, road="main", lane=lane, s=s, speed=speed, name=f"v{index}"))
         else:
-            pedestrians.append(PedestrianSpec(side=str(rng.choice(["right", "left"])), s=float(rng.uniform(20, 200)),
-                                              speed=float(rng.uniform(0.8, 1.6)), name=f"p{index}"))  # fmt: skip
-    return Scenario(name=f"crowd{actors}", description="benchmark", seed=seed, duration=10.0, layout="straight",
-                    lanes=3, road_length=320.0, ego=EgoSpec(lane=0, s=40.0, speed=8.0), vehicles=tuple(vehicles),
-                    pedestrians=tuple(pedestrians))  # fmt: skip
+            pedestrians.append(
+                PedestrianSpec(
+                    side=str(rng.choice(["right", "left"])),
+                    s=float(rng.uniform(20, 200)),
+                    speed=float(rng.uniform(0.8, 1.6)),
+                    name=f"p{index}",
+                )
+            )
+    return Scenario(
+        name=f"crowd{actors}",
+        description="benchmark",
+        seed=seed,
+        duration=10.0,
+        layout="straight",
+        lanes=3,
+        road_length=320.0,
+        ego=EgoSpec(lane=0, s=40.0, speed=8.0),
+        vehicles=tuple(vehicles),
+        pedestrians=tuple(pedestrians),
+    )
 
 
 def time_frames(simulator: Simulator, frames: int) -> dict[str, float]:
@@ -64,6 +79,8 @@ def summary_table(result: dict[str, Any]) -> str:
         ("crowd", row) for row in result["scaling"]
     ]
     for name, row in rows:
-        lines.append(f"| {name} | {row['actors']} | {row['full_frame_ms_p50']:.1f} | {row['full_frame_ms_p95']:.1f} | "
-                     f"{row['camera_frame_ms_p50']:.1f} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {row['actors']} | {row['full_frame_ms_p50']:.1f} | {row['full_frame_ms_p95']:.1f} | "
+            f"{row['camera_frame_ms_p50']:.1f} |"
+        )
     return "\n".join(lines)

@@ -5,8 +5,20 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-MODULES = ("rclpy", "sensor_msgs.msg", "vision_msgs.msg", "autoware_perception_msgs.msg", "tf2_msgs.msg", "numpy",
-           "cv2", "scipy", "torch", "onnxruntime", "open3d", "rosbags")  # fmt: skip
+MODULES = (
+    "rclpy",
+    "sensor_msgs.msg",
+    "vision_msgs.msg",
+    "autoware_perception_msgs.msg",
+    "tf2_msgs.msg",
+    "numpy",
+    "cv2",
+    "scipy",
+    "torch",
+    "onnxruntime",
+    "open3d",
+    "rosbags",
+)
 
 
 def doctor(args: argparse.Namespace) -> int:

@@ -15,10 +15,20 @@ def train_segmentation(args: argparse.Namespace) -> int:
 
     if args.height % 128 or args.width % 128:
         raise CliError("--height and --width must be multiples of 128 (the network pools at 1/32 into 4x4 bins)")
-    config = TrainConfig(data=args.data, out=args.out, input_height=args.height, input_width=args.width,
-                         crop=args.crop, batch_size=args.batch_size, iterations=args.iterations, lr=args.lr,
-                         eval_every=args.eval_every, seed=args.seed, threads=args.threads,
-                         max_train_images=args.max_train_images)  # fmt: skip
+    config = TrainConfig(
+        data=args.data,
+        out=args.out,
+        input_height=args.height,
+        input_width=args.width,
+        crop=args.crop,
+        batch_size=args.batch_size,
+        iterations=args.iterations,
+        lr=args.lr,
+        eval_every=args.eval_every,
+        seed=args.seed,
+        threads=args.threads,
+        max_train_images=args.max_train_images,
+    )
     try:
         summary = train(config)
     except DatasetError as error:

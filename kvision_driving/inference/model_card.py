@@ -106,13 +106,19 @@ def write_card(card: ModelCard, model: Path) -> Path:
 
 
 def card_markdown(card: ModelCard) -> str:
-    lines = [f"# Model card: {card.name}", "", f"- task: {card.task}", f"- file: `{card.file}`",
-             f"- sha256: `{card.sha256}`",
-             f"- input `{card.input.name}`: {card.input.colour_order.upper()} float32 N x {card.input.shape[0]} x "
-             f"{card.input.shape[1]} x {card.input.shape[2]}, x * {card.input.scale:.6g} then (x - mean) / std with "
-             f"mean {card.input.mean}, std {card.input.std}",
-             *(f"- output `{name}`: {meaning}" for name, meaning in card.outputs.items()),
-             f"- classes ({len(card.classes)}): {', '.join(card.classes)}", ""]  # fmt: skip
+    lines = [
+        f"# Model card: {card.name}",
+        "",
+        f"- task: {card.task}",
+        f"- file: `{card.file}`",
+        f"- sha256: `{card.sha256}`",
+        f"- input `{card.input.name}`: {card.input.colour_order.upper()} float32 N x {card.input.shape[0]} x "
+        f"{card.input.shape[1]} x {card.input.shape[2]}, x * {card.input.scale:.6g} then (x - mean) / std with "
+        f"mean {card.input.mean}, std {card.input.std}",
+        *(f"- output `{name}`: {meaning}" for name, meaning in card.outputs.items()),
+        f"- classes ({len(card.classes)}): {', '.join(card.classes)}",
+        "",
+    ]
     if card.training:
         lines += ["## Training", "", *(f"- {key}: {value}" for key, value in card.training.items()), ""]
     if card.metrics:

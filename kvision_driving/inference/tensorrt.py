@@ -38,8 +38,13 @@ INSTALL_HINT = (
 
 def engine_cache_key(onnx_sha256: str, trt_version: str, gpu: str, precision: str, max_batch: int) -> str:
     """Stable key of everything an engine depends on; any change means a rebuild."""
-    fields = {"onnx_sha256": onnx_sha256, "tensorrt": trt_version, "gpu": gpu, "precision": precision,
-              "max_batch": int(max_batch)}  # fmt: skip
+    fields = {
+        "onnx_sha256": onnx_sha256,
+        "tensorrt": trt_version,
+        "gpu": gpu,
+        "precision": precision,
+        "max_batch": int(max_batch),
+    }
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 
@@ -187,8 +192,14 @@ def build_engine(
     return bytes(serialized)
 
 
-def cached_engine(model: Path, card: ModelCard, precision: str, max_batch: int, cache_dir: Path,
-                  calibration: CalibrationBatches | None = None) -> tuple[bytes, Path]:  # fmt: skip
+def cached_engine(
+    model: Path,
+    card: ModelCard,
+    precision: str,
+    max_batch: int,
+    cache_dir: Path,
+    calibration: CalibrationBatches | None = None,
+) -> tuple[bytes, Path]:
     """The engine for this model on this GPU: from the cache, or built and cached."""
     trt = _import_tensorrt()
     torch = _require_cuda()
@@ -198,15 +209,21 @@ def cached_engine(model: Path, card: ModelCard, precision: str, max_batch: int, 
     data = read_cached_engine(engine_file, sidecar, key)
     if data is None:
         data = build_engine(model, card, precision, max_batch, calibration, cache_dir / f"{model.stem}.calib")
-        fields = {"model": model.name, "tensorrt": trt.__version__, "gpu": gpu, "precision": precision,
-                  "max_batch": max_batch}  # fmt: skip
+        fields = {
+            "model": model.name,
+            "tensorrt": trt.__version__,
+            "gpu": gpu,
+            "precision": precision,
+            "max_batch": max_batch,
+        }
         write_cached_engine(engine_file, sidecar, key, data, fields)
     return data, engine_file
 
 
 class TensorRTBackend:
-    def __init__(self, model: Path, card: ModelCard, precision: str = "fp16", cache_dir: Path | None = None,
-                 max_batch: int = 16) -> None:  # fmt: skip
+    def __init__(
+        self, model: Path, card: ModelCard, precision: str = "fp16", cache_dir: Path | None = None, max_batch: int = 16
+    ) -> None:
         trt = _import_tensorrt()
         self._torch = _require_cuda()
         data, self.engine_file = cached_engine(model, card, precision, max_batch, cache_dir or DEFAULT_CACHE)

@@ -21,28 +21,49 @@ from kvision_driving.nets.train_segmentation import MEAN, STD
 OPSET = 17
 
 
-def export_onnx(module: torch.nn.Module, example: torch.Tensor, path: Path, input_name: str,
-                output_names: list[str], dynamic_axes: dict[str, dict[int, str]]) -> None:  # fmt: skip
+def export_onnx(
+    module: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    input_name: str,
+    output_names: list[str],
+    dynamic_axes: dict[str, dict[int, str]],
+) -> None:
     """Export with the TorchScript-based exporter (fixed spatial size, dynamic batch), then check the graph."""
     path.parent.mkdir(parents=True, exist_ok=True)
     module.eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-        torch.onnx.export(module, (example,), str(path), input_names=[input_name], output_names=output_names,
-                          dynamic_axes=dynamic_axes, opset_version=OPSET, dynamo=False)  # fmt: skip
+        torch.onnx.export(
+            module,
+            (example,),
+            str(path),
+            input_names=[input_name],
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
     onnx.checker.check_model(onnx.load(str(path)))
 
 
-def export_segmentation(weights: Path, out: Path, metrics_path: Path | None = None, height: int = 384,
-                        width: int = 640, command: str = "") -> Path:  # fmt: skip
+def export_segmentation(
+    weights: Path, out: Path, metrics_path: Path | None = None, height: int = 384, width: int = 640, command: str = ""
+) -> Path:
     if height % 128 or width % 128:
         raise ValueError(f"input {height}x{width}: height and width must be multiples of 128 (pyramid pooling at 1/32)")
     network = FastSCNN()
     network.load_state_dict(load_file(str(weights)))
     head = SegmentationHead(network).eval()
     example = torch.randn(2, 3, height, width)
-    export_onnx(head, example, out, "image", ["labels", "confidence"],
-                {"image": {0: "batch"}, "labels": {0: "batch"}, "confidence": {0: "batch"}})  # fmt: skip
+    export_onnx(
+        head,
+        example,
+        out,
+        "image",
+        ["labels", "confidence"],
+        {"image": {0: "batch"}, "labels": {0: "batch"}, "confidence": {0: "batch"}},
+    )
     # torch and ONNX Runtime must agree before the model is shipped.
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     labels, confidence = session.run(None, {"image": example.numpy()})

@@ -167,8 +167,15 @@ def plot_confusion(confusion: NDArray, path: Path) -> None:
     for i in range(len(names)):
         for j in range(len(names)):
             if matrix[i, j] >= 0.01:
-                axis.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                          color="white" if matrix[i, j] > 0.5 else "black")  # fmt: skip
+                axis.text(
+                    j,
+                    i,
+                    f"{matrix[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if matrix[i, j] > 0.5 else "black",
+                )
     axis.set_xlabel("predicted")
     axis.set_ylabel("ground truth")
     axis.set_title("Segmentation confusion (row-normalised)")
@@ -233,8 +240,10 @@ def train(config: TrainConfig) -> dict[str, object]:
     progress = tqdm(range(start, config.iterations), desc="training", unit="it", initial=start, total=config.iterations)
     for step in progress:
         model.train()
-        batch = [augment(train_images[i], train_labels[i], config, rng)
-                 for i in (rng.randrange(len(train_images)) for _ in range(config.batch_size))]  # fmt: skip
+        batch = [
+            augment(train_images[i], train_labels[i], config, rng)
+            for i in (rng.randrange(len(train_images)) for _ in range(config.batch_size))
+        ]
         images = torch.from_numpy(np.stack([normalise(rgb) for rgb, _ in batch]))
         targets = torch.from_numpy(np.stack([labels for _, labels in batch]).astype(np.int64))
         for group in optimizer.param_groups:
@@ -253,13 +262,24 @@ def train(config: TrainConfig) -> dict[str, object]:
             history["eval_step"].append(step + 1)
             history["miou"].append(metrics["miou"])
             progress.write(f"iteration {step + 1}: val mIoU {metrics['miou']:.4f}")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
-                        "history": json.dumps(history)}, checkpoint_path)  # fmt: skip
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": step + 1,
+                    "history": json.dumps(history),
+                },
+                checkpoint_path,
+            )
     metrics = evaluate(model, val_images, val_labels)
     save_file(model.state_dict(), str(config.out / "segmentation.safetensors"))
     plot_confusion(np.array(metrics["confusion"]), config.out / "confusion.png")
     plot_curves(history, config.out / "curves.png")
-    summary = {"config": {k: str(v) for k, v in asdict(config).items()}, "metrics": metrics,
-               "train_images": len(train_images), "val_images": len(val_images)}  # fmt: skip
+    summary = {
+        "config": {k: str(v) for k, v in asdict(config).items()},
+        "metrics": metrics,
+        "train_images": len(train_images),
+        "val_images": len(val_images),
+    }
     (config.out / "metrics.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -140,8 +140,14 @@ class FusionNode(KvisionNode):
         views = self.camera_views(stamp_ns, lidar_in_base, base_frame)
         labels, confidence = paint(xyz, views)
         points_base = transform_points(lidar_in_base, xyz.astype(np.float64))
-        detections = detect_objects(points_base, labels, confidence, float(self.params["max_range"]),
-                                    float(self.params["min_confidence"]), float(self.params["ground_threshold"]))  # fmt: skip
+        detections = detect_objects(
+            points_base,
+            labels,
+            confidence,
+            float(self.params["max_range"]),
+            float(self.params["min_confidence"]),
+            float(self.params["ground_threshold"]),
+        )
         self.publish_painted(message, xyz, kept, labels, confidence)
         self.detected_pub.publish(detected_objects(detections, make_header(stamp_ns, base_frame)))
         self.track(detections, stamp_ns, base_frame)
@@ -193,19 +199,35 @@ class FusionNode(KvisionNode):
                 confidence = image_to_numpy(confidence_message).astype(np.float32) / 255.0
                 if confidence.shape != labels.shape:
                     confidence = None
-            views.append(CameraView(camera, labels, confidence,
-                                    compensated_lidar_to_optical(optical_in_base, lidar_in_base, compensation)))  # fmt: skip
+            views.append(
+                CameraView(
+                    camera,
+                    labels,
+                    confidence,
+                    compensated_lidar_to_optical(optical_in_base, lidar_in_base, compensation),
+                )
+            )
         return views
 
-    def publish_painted(self, message: PointCloud2, xyz: np.ndarray, kept: np.ndarray | None, labels: np.ndarray,
-                        confidence: np.ndarray) -> None:  # fmt: skip
+    def publish_painted(
+        self, message: PointCloud2, xyz: np.ndarray, kept: np.ndarray | None, labels: np.ndarray, confidence: np.ndarray
+    ) -> None:
         try:
             intensity = pointcloud2_field(message, "intensity")
             intensity = intensity if kept is None else intensity[kept]
         except ConversionError:
             intensity = np.zeros(len(xyz), np.float32)
-        points = np.empty(len(xyz), dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"),
-                                           ("label", "u1"), ("confidence", "<f4")])  # fmt: skip
+        points = np.empty(
+            len(xyz),
+            dtype=[
+                ("x", "<f4"),
+                ("y", "<f4"),
+                ("z", "<f4"),
+                ("intensity", "<f4"),
+                ("label", "u1"),
+                ("confidence", "<f4"),
+            ],
+        )
         points["x"], points["y"], points["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
         points["intensity"], points["label"], points["confidence"] = intensity, labels, confidence
         self.painted_pub.publish(array_to_pointcloud2(points, message.header))
@@ -215,10 +237,16 @@ class FusionNode(KvisionNode):
         frame = str(self.params["map_frame"]) if pose is not None else base_frame
         if pose is not None:  # track in the map frame, so ego motion is not object motion
             detections = [
-                Detection(d.kind, d.confidence, transform_points(pose, d.centre[None])[0],
-                          d.yaw + float(np.arctan2(pose[1, 0], pose[0, 0])), d.size, d.point_count)
+                Detection(
+                    d.kind,
+                    d.confidence,
+                    transform_points(pose, d.centre[None])[0],
+                    d.yaw + float(np.arctan2(pose[1, 0], pose[0, 0])),
+                    d.size,
+                    d.point_count,
+                )
                 for d in detections
-            ]  # fmt: skip
+            ]
         tracks = self.tracker.update(detections, stamp_ns)
         header = make_header(stamp_ns, frame)
         self.tracked_pub.publish(tracked_objects(tracks, header))

@@ -34,8 +34,9 @@ class SegmentationBaselineNode(KvisionNode):
         self.network = build_exportable(spec["architecture"], model.with_name(spec["weights"])).network.eval()
         self.health.backend = "torch-naive"
         self.publisher = self.create_publisher(Image, "/perception/segmentation/labels", self.input_qos)
-        self.create_subscription(Image, "/sensing/camera/front/image_raw", self.process_latest("image", self.on_image),
-                                 self.input_qos)  # fmt: skip
+        self.create_subscription(
+            Image, "/sensing/camera/front/image_raw", self.process_latest("image", self.on_image), self.input_qos
+        )
 
     def on_image(self, message: Image) -> None:
         image = np.array(message.data, dtype=np.uint8).reshape(message.height, message.width, 3).copy()
@@ -50,8 +51,9 @@ class SegmentationBaselineNode(KvisionNode):
         self.health.add_timing("model", (time.perf_counter() - started) * 1e3)
         logits = F.interpolate(logits, size=(message.height, message.width), mode="bilinear", align_corners=False)
         labels = logits.argmax(1)[0].numpy().astype(np.uint8)
-        out = Image(header=message.header, height=message.height, width=message.width, encoding="mono8",
-                    step=message.width)  # fmt: skip
+        out = Image(
+            header=message.header, height=message.height, width=message.width, encoding="mono8", step=message.width
+        )
         out.data = labels.ravel().tolist()
         self.publisher.publish(out)
 

@@ -49,8 +49,13 @@ class SegmentationNode(KvisionNode):
         model = Path(str(self.params["model_path"]) or default_model())
         cache = str(self.params["engine_cache_dir"])
         try:
-            choice = create_backend(model, str(self.params["backend"]), str(self.params["precision"]),
-                                    int(self.params["threads"]), Path(cache) if cache else None)  # fmt: skip
+            choice = create_backend(
+                model,
+                str(self.params["backend"]),
+                str(self.params["precision"]),
+                int(self.params["threads"]),
+                Path(cache) if cache else None,
+            )
             self.segmenter = Segmenter(choice.backend, choice.card)
         except (ModelIntegrityError, BackendUnavailableError, ValueError) as error:
             raise ParameterError(f"model {model}: {error}") from error
@@ -65,8 +70,9 @@ class SegmentationNode(KvisionNode):
         info = LabelInfo(threshold=0.0)
         info.class_map = [VisionClass(class_id=i, class_name=name) for i, name in enumerate(choice.card.classes)]
         self.info_pub.publish(info)
-        self.create_subscription(Image, "/sensing/camera/front/image_raw", self.process_latest("image", self.on_image),
-                                 self.input_qos)  # fmt: skip
+        self.create_subscription(
+            Image, "/sensing/camera/front/image_raw", self.process_latest("image", self.on_image), self.input_qos
+        )
 
     def on_image(self, message: Image) -> None:
         try:

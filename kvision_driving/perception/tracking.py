@@ -20,8 +20,14 @@ from scipy.optimize import linear_sum_assignment
 from kvision_driving.perception.objects import Detection
 
 # Per kind: process noise (acceleration spectral density, m2/s3) and measurement noise (m).
-NOISE = {"pedestrian": (2.0, 0.15), "bicycle": (3.0, 0.2), "car": (4.0, 0.25), "truck": (2.0, 0.35),
-         "bus": (2.0, 0.35), "motorcycle": (4.0, 0.25)}  # fmt: skip
+NOISE = {
+    "pedestrian": (2.0, 0.15),
+    "bicycle": (3.0, 0.2),
+    "car": (4.0, 0.25),
+    "truck": (2.0, 0.35),
+    "bus": (2.0, 0.35),
+    "motorcycle": (4.0, 0.25),
+}
 GATE_CHI2 = 13.8  # 99.9 % for 2 degrees of freedom
 MAX_GATE_M = 4.0  # never associate farther than this, whatever the covariance says
 
@@ -153,5 +159,14 @@ class MultiObjectTracker:
         covariance = np.diag([r**2, r**2, 25.0, 25.0])  # velocity unknown at birth: +-5 m/s
         track_id = uuid.UUID(bytes=self._rng.bytes(16), version=4).bytes
         state = np.array([detection.centre[0], detection.centre[1], 0.0, 0.0])
-        return Track(track_id, detection.kind, state, covariance, detection.yaw, detection.size,
-                     float(detection.centre[2]), detection.confidence, history=[(stamp_ns, *detection.centre[:2])])  # fmt: skip
+        return Track(
+            track_id,
+            detection.kind,
+            state,
+            covariance,
+            detection.yaw,
+            detection.size,
+            float(detection.centre[2]),
+            detection.confidence,
+            history=[(stamp_ns, *detection.centre[:2])],
+        )

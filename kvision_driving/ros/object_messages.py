@@ -30,8 +30,14 @@ CLASSIFICATION = {
     "pedestrian": ObjectClassification.PEDESTRIAN,
 }
 KIND_OF_LABEL = {label: kind for kind, label in CLASSIFICATION.items()}
-COLOURS = {"car": (0.2, 0.5, 1.0), "truck": (0.6, 0.3, 0.9), "bus": (0.6, 0.3, 0.9), "bicycle": (1.0, 0.8, 0.1),
-           "motorcycle": (1.0, 0.8, 0.1), "pedestrian": (1.0, 0.2, 0.2)}  # fmt: skip
+COLOURS = {
+    "car": (0.2, 0.5, 1.0),
+    "truck": (0.6, 0.3, 0.9),
+    "bus": (0.6, 0.3, 0.9),
+    "bicycle": (1.0, 0.8, 0.1),
+    "motorcycle": (1.0, 0.8, 0.1),
+    "pedestrian": (1.0, 0.2, 0.2),
+}
 
 
 def pose_of(x: float, y: float, z: float, yaw: float) -> Pose:
@@ -53,13 +59,16 @@ def detected_objects(detections: list[Detection], header: Header) -> DetectedObj
         kinematics = DetectedObjectKinematics(orientation_availability=DetectedObjectKinematics.SIGN_UNKNOWN)
         kinematics.pose_with_covariance.pose = pose_of(*detection.centre, detection.yaw)
         kinematics.has_position_covariance = False
-        message.objects.append(DetectedObject(
-            existence_probability=float(detection.confidence),
-            classification=[
-                ObjectClassification(label=CLASSIFICATION[detection.kind], probability=float(detection.confidence))
-            ],
-            kinematics=kinematics, shape=box_shape(detection.size),
-        ))  # fmt: skip
+        message.objects.append(
+            DetectedObject(
+                existence_probability=float(detection.confidence),
+                classification=[
+                    ObjectClassification(label=CLASSIFICATION[detection.kind], probability=float(detection.confidence))
+                ],
+                kinematics=kinematics,
+                shape=box_shape(detection.size),
+            )
+        )
     return message
 
 
@@ -80,13 +89,17 @@ def tracked_objects(tracks: list[Track], header: Header) -> TrackedObjects:
         twist_covariance[:2, :2] = track.covariance[2:, 2:]
         kinematics.twist_with_covariance.covariance = twist_covariance.ravel().tolist()
         kinematics.is_stationary = track.speed < 0.3
-        message.objects.append(TrackedObject(
-            object_id=UUID(uuid=list(track.track_id)), existence_probability=float(track.confidence),
-            classification=[
-                ObjectClassification(label=CLASSIFICATION[track.kind], probability=float(track.confidence))
-            ],
-            kinematics=kinematics, shape=box_shape(track.size),
-        ))  # fmt: skip
+        message.objects.append(
+            TrackedObject(
+                object_id=UUID(uuid=list(track.track_id)),
+                existence_probability=float(track.confidence),
+                classification=[
+                    ObjectClassification(label=CLASSIFICATION[track.kind], probability=float(track.confidence))
+                ],
+                kinematics=kinematics,
+                shape=box_shape(track.size),
+            )
+        )
     return message
 
 

@@ -114,10 +114,16 @@ class SimMessages:
             [ego.x, ego.y, 0.0],
         )
         out = [Outgoing("/clock", Clock(clock=ns_to_stamp(stamp)), "reliable")]
-        odometry = state_to_odometry(OdometryState(
-            stamp, MAP_FRAME, BASE_FRAME, ego_pose, np.array([ego.v, 0.0, 0.0]),
-            np.array([0.0, 0.0, ego.v * np.tan(ego.steer) / 2.8]),
-        ))  # fmt: skip
+        odometry = state_to_odometry(
+            OdometryState(
+                stamp,
+                MAP_FRAME,
+                BASE_FRAME,
+                ego_pose,
+                np.array([ego.v, 0.0, 0.0]),
+                np.array([0.0, 0.0, ego.v * np.tan(ego.steer) / 2.8]),
+            )
+        )
         out.append(Outgoing("/localization/odometry", odometry, "reliable"))
         out.append(
             Outgoing(
@@ -189,10 +195,15 @@ class SimMessages:
             kinematics.pose_with_covariance.pose = _pose(*obj.centre, obj.yaw)
             kinematics.twist_with_covariance.twist.linear.x = float(np.linalg.norm(obj.velocity))  # object frame
             kinematics.is_stationary = bool(np.linalg.norm(obj.velocity) < 0.1)
-            message.objects.append(TrackedObject(
-                object_id=UUID(uuid=list(self.uuid_of(obj.actor_id))), existence_probability=1.0,
-                classification=self._classification(obj), kinematics=kinematics, shape=self._shape(obj),
-            ))  # fmt: skip
+            message.objects.append(
+                TrackedObject(
+                    object_id=UUID(uuid=list(self.uuid_of(obj.actor_id))),
+                    existence_probability=1.0,
+                    classification=self._classification(obj),
+                    kinematics=kinematics,
+                    shape=self._shape(obj),
+                )
+            )
         return message
 
     def predicted_objects(self, objects: list[GroundTruthObject], header: object) -> PredictedObjects:

@@ -227,22 +227,46 @@ def build_timelines(scenario: Scenario, network: RoadNetwork, rng: np.random.Gen
 
     timelines = []
     for i, vehicle in enumerate(vehicles):
-        timelines.append(ActorTimeline(
-            actor_id=i + 1, kind=vehicle.spec.kind, size=SIZES[vehicle.spec.kind],
-            appearance=vehicle.spec.paint or VEHICLE_PAINTS[int(rng.integers(len(VEHICLE_PAINTS)))],
-            parked=vehicle.spec.parked, xy=xy[:, i], heading=np.unwrap(heading[:, i]), speed=speed[:, i],
-            accel=accel[:, i], action=action[:, i], brake_light=brake[:, i], indicator_left=left[:, i],
-            indicator_right=right[:, i], hazard=hazard[:, i], walk_phase=phase[:, i],
-        ))  # fmt: skip
+        timelines.append(
+            ActorTimeline(
+                actor_id=i + 1,
+                kind=vehicle.spec.kind,
+                size=SIZES[vehicle.spec.kind],
+                appearance=vehicle.spec.paint or VEHICLE_PAINTS[int(rng.integers(len(VEHICLE_PAINTS)))],
+                parked=vehicle.spec.parked,
+                xy=xy[:, i],
+                heading=np.unwrap(heading[:, i]),
+                speed=speed[:, i],
+                accel=accel[:, i],
+                action=action[:, i],
+                brake_light=brake[:, i],
+                indicator_left=left[:, i],
+                indicator_right=right[:, i],
+                hazard=hazard[:, i],
+                walk_phase=phase[:, i],
+            )
+        )
     for j in range(n_p):
         index = n_v + j
-        timelines.append(ActorTimeline(
-            actor_id=index + 1, kind="pedestrian", size=SIZES["pedestrian"],
-            appearance=CLOTHES[int(rng.integers(len(CLOTHES)))], parked=False, xy=xy[:, index],
-            heading=np.unwrap(heading[:, index]), speed=speed[:, index], accel=accel[:, index],
-            action=action[:, index], brake_light=brake[:, index], indicator_left=left[:, index],
-            indicator_right=right[:, index], hazard=hazard[:, index], walk_phase=phase[:, index],
-        ))  # fmt: skip
+        timelines.append(
+            ActorTimeline(
+                actor_id=index + 1,
+                kind="pedestrian",
+                size=SIZES["pedestrian"],
+                appearance=CLOTHES[int(rng.integers(len(CLOTHES)))],
+                parked=False,
+                xy=xy[:, index],
+                heading=np.unwrap(heading[:, index]),
+                speed=speed[:, index],
+                accel=accel[:, index],
+                action=action[:, index],
+                brake_light=brake[:, index],
+                indicator_left=left[:, index],
+                indicator_right=right[:, index],
+                hazard=hazard[:, index],
+                walk_phase=phase[:, index],
+            )
+        )
     return timelines
 
 

@@ -31,14 +31,29 @@ def _vehicle(mesh: MeshBuilder, actor: ActorTimeline, step: int, label: int) -> 
     clearance = 0.3
     mesh.box(_local(pose, 0, 0, clearance + body_h / 2), (length, width, body_h), paint, label, instance)
     if truck:  # a cab in front of the box
-        mesh.box(_local(pose, length / 2 - 0.9, 0, clearance + height * 0.35), (1.8, width * 0.98, height * 0.7),
-                 "paint_white", label, instance)  # fmt: skip
-        mesh.box(_local(pose, length / 2 - 0.2, 0, clearance + height * 0.5), (0.45, width * 0.9, height * 0.25),
-                 "car_glass", label, instance)  # fmt: skip
+        mesh.box(
+            _local(pose, length / 2 - 0.9, 0, clearance + height * 0.35),
+            (1.8, width * 0.98, height * 0.7),
+            "paint_white",
+            label,
+            instance,
+        )
+        mesh.box(
+            _local(pose, length / 2 - 0.2, 0, clearance + height * 0.5),
+            (0.45, width * 0.9, height * 0.25),
+            "car_glass",
+            label,
+            instance,
+        )
     else:  # cabin with glass all round
         cabin_h = height - body_h - clearance
-        mesh.box(_local(pose, -0.2, 0, clearance + body_h + cabin_h / 2), (length * 0.5, width * 0.88, cabin_h),
-                 "car_glass", label, instance)  # fmt: skip
+        mesh.box(
+            _local(pose, -0.2, 0, clearance + body_h + cabin_h / 2),
+            (length * 0.5, width * 0.88, cabin_h),
+            "car_glass",
+            label,
+            instance,
+        )
     for wx in (length / 2 - 0.8, -length / 2 + 0.8):
         for wy in (width / 2 - 0.15, -width / 2 + 0.15):
             mesh.box(_local(pose, wx, wy, 0.33), (0.66, 0.25, 0.66), "tyre", label, instance)
@@ -54,22 +69,45 @@ def _vehicle(mesh: MeshBuilder, actor: ActorTimeline, step: int, label: int) -> 
         mesh.box(_local(pose, rear, y_brake, light_z), (0.06, 0.35, 0.2), brake, label, instance)
         mesh.box(_local(pose, rear, y_indicator, light_z), (0.06, 0.15, 0.2), indicator, label, instance)
         mesh.box(_local(pose, front, y_indicator, light_z - 0.1), (0.06, 0.15, 0.12), indicator, label, instance)
-        mesh.box(_local(pose, front, side * (width / 2 - 0.4), light_z - 0.1), (0.06, 0.4, 0.16), "headlight",
-                 label, instance)  # fmt: skip
+        mesh.box(
+            _local(pose, front, side * (width / 2 - 0.4), light_z - 0.1),
+            (0.06, 0.4, 0.16),
+            "headlight",
+            label,
+            instance,
+        )
     if truck:  # a centre brake light high up, as on real trucks
         mesh.box(_local(pose, rear, 0, clearance + body_h - 0.2), (0.06, 0.5, 0.12), brake, label, instance)
 
 
-def _person(mesh: MeshBuilder, pose: NDArray, phase: float, clothes: str, label: int, instance: int,
-            scale: float = 1.0, seated: bool = False) -> None:  # fmt: skip
+def _person(
+    mesh: MeshBuilder,
+    pose: NDArray,
+    phase: float,
+    clothes: str,
+    label: int,
+    instance: int,
+    scale: float = 1.0,
+    seated: bool = False,
+) -> None:
     swing = 0.45 * np.sin(phase) if not seated else 0.0
     leg_h, torso_h = 0.85 * scale, 0.6 * scale
     hip = leg_h if not seated else 1.05
     for side, sign in ((0.1, 1.0), (-0.1, -1.0)):
-        mesh.box(_local(pose, 0, side * scale, hip - leg_h / 2, pitch=sign * swing) @ make_transform(),
-                 (0.16, 0.15, leg_h), "cloth_dark", label, instance)  # fmt: skip
-        mesh.box(_local(pose, 0, side * 2.6 * scale, hip + torso_h * 0.55, pitch=-sign * swing * 0.8),
-                 (0.1, 0.1, 0.55 * scale), clothes, label, instance)  # fmt: skip
+        mesh.box(
+            _local(pose, 0, side * scale, hip - leg_h / 2, pitch=sign * swing) @ make_transform(),
+            (0.16, 0.15, leg_h),
+            "cloth_dark",
+            label,
+            instance,
+        )
+        mesh.box(
+            _local(pose, 0, side * 2.6 * scale, hip + torso_h * 0.55, pitch=-sign * swing * 0.8),
+            (0.1, 0.1, 0.55 * scale),
+            clothes,
+            label,
+            instance,
+        )
     mesh.box(_local(pose, 0, 0, hip + torso_h / 2), (0.28 * scale, 0.42 * scale, torso_h), clothes, label, instance)
     mesh.box(_local(pose, 0, 0, hip + torso_h + 0.13), (0.2, 0.18, 0.24), "skin", label, instance)
 

@@ -18,10 +18,22 @@ _CUBE = (
     * 0.5
 )
 _CUBE_TRIANGLES = np.array(
-    [[0, 2, 1], [0, 3, 2], [4, 5, 6], [4, 6, 7], [0, 1, 5], [0, 5, 4], [1, 2, 6], [1, 6, 5], [2, 3, 7], [2, 7, 6],
-     [3, 0, 4], [3, 4, 7]],
+    [
+        [0, 2, 1],
+        [0, 3, 2],
+        [4, 5, 6],
+        [4, 6, 7],
+        [0, 1, 5],
+        [0, 5, 4],
+        [1, 2, 6],
+        [1, 6, 5],
+        [2, 3, 7],
+        [2, 7, 6],
+        [3, 0, 4],
+        [3, 4, 7],
+    ],
     dtype=np.uint32,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +48,13 @@ class Mesh:
     def concatenate(meshes: list[Mesh]) -> Mesh:
         meshes = [mesh for mesh in meshes if len(mesh.triangles)]
         if not meshes:
-            return Mesh(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint32), np.zeros(0, np.uint16),
-                        np.zeros(0, np.uint8), np.zeros(0, np.uint16))  # fmt: skip
+            return Mesh(
+                np.zeros((0, 3), np.float32),
+                np.zeros((0, 3), np.uint32),
+                np.zeros(0, np.uint16),
+                np.zeros(0, np.uint8),
+                np.zeros(0, np.uint16),
+            )
         offsets = np.cumsum([0] + [len(mesh.vertices) for mesh in meshes[:-1]])
         return Mesh(
             np.concatenate([mesh.vertices for mesh in meshes]),
@@ -63,8 +80,9 @@ class MeshBuilder:
         self._attributes.append((len(triangles), MATERIAL_ID[material], label, instance))
         self._vertex_count += len(vertices)
 
-    def box(self, transform: NDArray, size: tuple[float, float, float], material: str, label: int,
-            instance: int = 0) -> None:  # fmt: skip
+    def box(
+        self, transform: NDArray, size: tuple[float, float, float], material: str, label: int, instance: int = 0
+    ) -> None:
         """A box of ``size`` (x, y, z) centred on ``transform``'s origin, oriented by its rotation."""
         corners = _CUBE * np.asarray(size, dtype=np.float32)
         vertices = corners @ transform[:3, :3].T.astype(np.float32) + transform[:3, 3].astype(np.float32)

@@ -54,8 +54,16 @@ def bev_image(simulator: Simulator, frame: SimFrame) -> NDArray[np.uint8]:
             future = transform_points(base_from_map, np.column_stack([obj.future[:, :2], np.zeros(len(obj.future))]))
             cv2.polylines(image, [_to_bev(future)], False, colour, 1, cv2.LINE_AA)
             anchor = pixels.min(axis=0)
-            cv2.putText(image, obj.action, (int(anchor[0]), int(anchor[1]) - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.35,
-                        (230, 230, 230), 1, cv2.LINE_AA)  # fmt: skip
+            cv2.putText(
+                image,
+                obj.action,
+                (int(anchor[0]), int(anchor[1]) - 3),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.35,
+                (230, 230, 230),
+                1,
+                cv2.LINE_AA,
+            )
     ego = box_corners(REAR_AXLE_TO_CENTRE, 0.0, 0.0, EGO_SIZE[0], EGO_SIZE[1])
     cv2.fillPoly(image, [_to_bev(np.column_stack([ego, np.zeros(4)]))], (80, 220, 80))
     return image

@@ -133,8 +133,14 @@ def _events(items: Any, where: str, allowed: tuple[str, ...]) -> tuple[Event, ..
         value = float(raw) if not isinstance(raw, bool) and isinstance(raw, (int, float)) else float(bool(raw))
         if kind == "brake" and value <= 0:
             raise ScenarioError(f"{item_where}: brake deceleration must be positive")
-        events.append(Event(_number(item, "at", item_where, minimum=0.0), kind, value,
-                            _number(item, "duration", item_where, 3.0, minimum=0.5)))  # fmt: skip
+        events.append(
+            Event(
+                _number(item, "at", item_where, minimum=0.0),
+                kind,
+                value,
+                _number(item, "duration", item_where, 3.0, minimum=0.5),
+            )
+        )
     return tuple(sorted(events, key=lambda event: event.at))
 
 
@@ -168,32 +174,36 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         lane = int(_number(item, "lane", where, 0))
         if not (-lanes <= lane < lanes) or (lane < 0 and -lane > lanes):
             raise ScenarioError(f"{where}: lane {lane} does not exist (lanes {-lanes}..{lanes - 1})")
-        vehicles.append(VehicleSpec(
-            kind=_choice(item, "kind", where, VEHICLE_KINDS, "car"),
-            road=_choice(item, "road", where, ("main", "cross"), "main"),
-            lane=lane,
-            s=_number(item, "s", where, minimum=0.0),
-            speed=_number(item, "speed", where, 10.0, minimum=0.0),
-            turn=turn,
-            hazard=bool(item.get("hazard", False)),
-            paint=str(item.get("paint", "")),
-            events=_events(item.get("events"), where, VEHICLE_EVENTS),
-            name=str(item.get("name", "")),
-        ))  # fmt: skip
+        vehicles.append(
+            VehicleSpec(
+                kind=_choice(item, "kind", where, VEHICLE_KINDS, "car"),
+                road=_choice(item, "road", where, ("main", "cross"), "main"),
+                lane=lane,
+                s=_number(item, "s", where, minimum=0.0),
+                speed=_number(item, "speed", where, 10.0, minimum=0.0),
+                turn=turn,
+                hazard=bool(item.get("hazard", False)),
+                paint=str(item.get("paint", "")),
+                events=_events(item.get("events"), where, VEHICLE_EVENTS),
+                name=str(item.get("name", "")),
+            )
+        )
     pedestrians = []
     for index, item in enumerate(root.get("pedestrians", []) or []):
         where = f"{source}: pedestrians[{index}]"
         item = _mapping(item, where)
-        pedestrians.append(PedestrianSpec(
-            side=_choice(item, "side", where, ("right", "left"), "right"),
-            s=_number(item, "s", where, minimum=0.0),
-            speed=_number(item, "speed", where, 1.4, minimum=0.0),
-            mode=_choice(item, "mode", where, PEDESTRIAN_MODES, "walk"),
-            direction=1 if _number(item, "direction", where, 1.0) >= 0 else -1,
-            offset=_number(item, "offset", where, 0.0),
-            events=_events(item.get("events"), where, ("cross", "walk", "stand")),
-            name=str(item.get("name", "")),
-        ))  # fmt: skip
+        pedestrians.append(
+            PedestrianSpec(
+                side=_choice(item, "side", where, ("right", "left"), "right"),
+                s=_number(item, "s", where, minimum=0.0),
+                speed=_number(item, "speed", where, 1.4, minimum=0.0),
+                mode=_choice(item, "mode", where, PEDESTRIAN_MODES, "walk"),
+                direction=1 if _number(item, "direction", where, 1.0) >= 0 else -1,
+                offset=_number(item, "offset", where, 0.0),
+                events=_events(item.get("events"), where, ("cross", "walk", "stand")),
+                name=str(item.get("name", "")),
+            )
+        )
     parked = _mapping(root.get("parked", {}) or {}, f"{source}: parked")
     if parked and layout == "intersection":
         raise ScenarioError(f"{source}: parked cars are not supported on the intersection layout")

@@ -22,8 +22,17 @@ SUN = np.array([0.35, 0.25, 0.9]) / np.linalg.norm([0.35, 0.25, 0.9])
 HORIZON_RGB = np.array([0.78, 0.84, 0.92], dtype=np.float32)
 ZENITH_RGB = np.array([0.33, 0.52, 0.84], dtype=np.float32)
 
-LIDAR_DTYPE = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f4"), ("ring", "<u2"),
-                        ("label", "u1"), ("instance", "<u2")])  # fmt: skip
+LIDAR_DTYPE = np.dtype(
+    [
+        ("x", "<f4"),
+        ("y", "<f4"),
+        ("z", "<f4"),
+        ("intensity", "<f4"),
+        ("ring", "<u2"),
+        ("label", "u1"),
+        ("instance", "<u2"),
+    ]
+)
 
 
 def mount_transform(mount: tuple[float, float, float, float, float, float]) -> Matrix4:

@@ -160,11 +160,19 @@ class Simulator:
                 continue
             yaw = float(actor.heading[step])
             velocity = actor.speed[step] * np.array([np.cos(yaw), np.sin(yaw)])
-            objects.append(GroundTruthObject(
-                actor_id=actor.actor_id, kind=actor.kind, centre=np.array([xy[0], xy[1], actor.size[2] / 2]),
-                yaw=yaw, size=actor.size, velocity=velocity, action=ACTIONS[actor.action[step]],
-                future=actor.future(step), parked=actor.parked,
-            ))  # fmt: skip
+            objects.append(
+                GroundTruthObject(
+                    actor_id=actor.actor_id,
+                    kind=actor.kind,
+                    centre=np.array([xy[0], xy[1], actor.size[2] / 2]),
+                    yaw=yaw,
+                    size=actor.size,
+                    velocity=velocity,
+                    action=ACTIONS[actor.action[step]],
+                    future=actor.future(step),
+                    parked=actor.parked,
+                )
+            )
         return objects
 
     # --- driving ------------------------------------------------------------------------------------

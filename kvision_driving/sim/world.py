@@ -160,8 +160,9 @@ class WorldBuilder:
             for column in np.arange(-width / 2 + 1.5, width / 2 - 1.0, 2.8):
                 a = face + along * column
                 b = a + along * 1.3
-                self.mesh.quad(np.array([[*a, row_z], [*b, row_z], [*b, row_z + 1.6], [*a, row_z + 1.6]]),
-                               "window", BUILDING)  # fmt: skip
+                self.mesh.quad(
+                    np.array([[*a, row_z], [*b, row_z], [*b, row_z + 1.6], [*a, row_z + 1.6]]), "window", BUILDING
+                )
 
     def _tree(self, position: NDArray, height: float) -> None:
         trunk = make_transform(translation=[position[0], position[1], height * 0.25])
@@ -197,8 +198,14 @@ def build_world(network: RoadNetwork, parking: dict[str, float], rng: np.random.
     builder = WorldBuilder(network, parking, rng)
     points = np.concatenate([road.centre.points for road in network.roads])
     margin = 80.0
-    builder.ground((points[:, 0].min() - margin, points[:, 1].min() - margin,
-                    points[:, 0].max() + margin, points[:, 1].max() + margin))  # fmt: skip
+    builder.ground(
+        (
+            points[:, 0].min() - margin,
+            points[:, 1].min() - margin,
+            points[:, 0].max() + margin,
+            points[:, 1].max() + margin,
+        )
+    )
     for road in network.roads:
         builder.road(road)
     for road in network.roads:
