@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from nav_msgs.msg import Path as PathMsg
+from rclpy.duration import Duration
 from rclpy.node import Node
 
 from kvision_driving.ros.convert import ConversionError, stamp_to_ns
@@ -76,22 +77,29 @@ class SimNode(KvisionNode):
         self.messages = SimMessages(self.simulator)
         self.health.backend = "open3d raycasting"
         self.health.set_value("scenario", scenario.name)
-        self._outputs: dict[str, object] = {}  # topic -> publisher, created on first use
+        self._outputs: dict[str, object] = {}  # topic -> publisher
         self._trajectory: Trajectory | None = None
         self._trajectory_stamp_ns = -1
         self._trajectory_arrived = threading.Condition()
         self.finished = False
         self.exit_code = 0
         self.create_subscription(PathMsg, "/planning/trajectory", self.on_trajectory, qos_by_name("reliable"))
+        # Every publisher exists before the first step, so subscribers have matched by then (start_delay_s).
+        first = self.simulator.render()
+        for item in (*self.messages.static(first.stamp_ns), *self.messages.frame(first)):
+            self.publisher_for(item.topic, item.message, item.qos)
         self._thread = threading.Thread(target=self.run_loop, name="sim-loop", daemon=True)
         self._thread.start()
 
-    def publish(self, topic: str, message: object, qos: str) -> None:
+    def publisher_for(self, topic: str, message: object, qos: str):  # noqa: ANN201 - rclpy Publisher
         publisher = self._outputs.get(topic)
         if publisher is None:
             publisher = self.create_publisher(type(message), topic, qos_by_name(qos))
             self._outputs[topic] = publisher
-        publisher.publish(message)
+        return publisher
+
+    def publish(self, topic: str, message: object, qos: str) -> None:
+        self.publisher_for(topic, message, qos).publish(message)
 
     def on_trajectory(self, message: PathMsg) -> None:
         try:
@@ -159,6 +167,8 @@ class SimNode(KvisionNode):
                 next_wall += DT
                 time.sleep(max(0.0, next_wall - time.monotonic()))
             sim.advance(*self.control())
+        for publisher in self._outputs.values():  # let subscribers receive the last step before exiting
+            publisher.wait_for_all_acked(Duration(seconds=2))
         results = sim.results()
         self.health.set_value("collisions", results["collisions"])
         path = str(self.params["results_path"])
