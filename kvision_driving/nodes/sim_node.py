@@ -91,7 +91,7 @@ class SimNode(KvisionNode):
         self._thread = threading.Thread(target=self.run_loop, name="sim-loop", daemon=True)
         self._thread.start()
 
-    def publisher_for(self, topic: str, message: object, qos: str):  # noqa: ANN201 - rclpy Publisher
+    def publisher_for(self, topic: str, message: object, qos: str):
         publisher = self._outputs.get(topic)
         if publisher is None:
             publisher = self.create_publisher(type(message), topic, qos_by_name(qos))
