@@ -12,16 +12,13 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
-from kvision_driving.core.geometry import transform_points
-from kvision_driving.perception.objects import Detection, detect_objects
+from kvision_driving.perception.fusion import FusionPipeline, FusionSettings
 from kvision_driving.perception.painting import (
     UNKNOWN,
     CameraView,
     compensated_lidar_to_optical,
     motion_compensation,
-    paint,
 )
-from kvision_driving.perception.tracking import MultiObjectTracker
 from kvision_driving.ros.convert import (
     ConversionError,
     array_to_pointcloud2,
@@ -77,7 +74,15 @@ class FusionNode(KvisionNode):
         self.confidences: list[dict[int, object]] = [{} for _ in label_topics]
         self.camera_infos: list[CameraInfo | None] = [None] * self.cameras
         self.poses = PoseHistory()
-        self.tracker = MultiObjectTracker(int(self.params["confirm_hits"]), int(self.params["max_misses"]))
+        self.pipeline = FusionPipeline(
+            FusionSettings(
+                max_range=float(self.params["max_range"]),
+                min_confidence=float(self.params["min_confidence"]),
+                ground_threshold=float(self.params["ground_threshold"]),
+                confirm_hits=int(self.params["confirm_hits"]),
+                max_misses=int(self.params["max_misses"]),
+            )
+        )
         self.tf = StaticTransformListener(self)
         self.last_stamp_ns: int | None = None
         sensor = self.input_qos
@@ -123,7 +128,7 @@ class FusionNode(KvisionNode):
         stamp_ns = stamp_to_ns(message.header.stamp)
         if self.last_stamp_ns is not None and stamp_ns < self.last_stamp_ns - 500_000_000:
             self.get_logger().warning("time went backwards (bag loop?): resetting tracks and buffers")
-            self.tracker.reset()
+            self.pipeline.tracker.reset()
             self.poses.clear()
             for buffer in self.labels:
                 buffer.clear()
@@ -138,23 +143,21 @@ class FusionNode(KvisionNode):
         except FrameNotFoundError as error:
             raise ConversionError(f"no extrinsics for {lidar_frame}: {error}") from error
         views = self.camera_views(stamp_ns, lidar_in_base, base_frame)
-        labels, confidence = paint(xyz, views)
-        points_base = transform_points(lidar_in_base, xyz.astype(np.float64))
-        detections = detect_objects(
-            points_base,
-            labels,
-            confidence,
-            float(self.params["max_range"]),
-            float(self.params["min_confidence"]),
-            float(self.params["ground_threshold"]),
+        result = self.pipeline.process(
+            stamp_ns, xyz, views, lidar_in_base, self.poses.at(stamp_ns), base_frame, str(self.params["map_frame"])
         )
-        self.publish_painted(message, xyz, kept, labels, confidence)
-        self.detected_pub.publish(detected_objects(detections, make_header(stamp_ns, base_frame)))
-        self.track(detections, stamp_ns, base_frame)
-        painted_share = float(np.mean(labels != UNKNOWN))
+        for stage, milliseconds in result.timings_ms.items():
+            self.health.add_timing(stage, milliseconds)
+        self.publish_painted(message, xyz, kept, result.labels, result.confidence)
+        self.detected_pub.publish(detected_objects(result.detections, make_header(stamp_ns, base_frame)))
+        header = make_header(stamp_ns, result.tracking_frame)
+        self.tracked_pub.publish(tracked_objects(result.tracks, header))
+        if self.params["publish_markers"]:
+            self.markers_pub.publish(track_markers(result.tracks, header))
+        painted_share = float(np.mean(result.labels != UNKNOWN))
         self.health.set_value("cameras_used", len(views))
         self.health.set_value("painted_share", f"{painted_share:.2f}")
-        self.health.set_value("tracks", len(self.tracker.confirmed()))
+        self.health.set_value("tracks", len(result.tracks))
         if not views:
             self.health.set_state(WARN, "no label image within max_offset_s: nothing painted")
         else:
@@ -231,27 +234,6 @@ class FusionNode(KvisionNode):
         points["x"], points["y"], points["z"] = xyz[:, 0], xyz[:, 1], xyz[:, 2]
         points["intensity"], points["label"], points["confidence"] = intensity, labels, confidence
         self.painted_pub.publish(array_to_pointcloud2(points, message.header))
-
-    def track(self, detections: list[Detection], stamp_ns: int, base_frame: str) -> None:
-        pose = self.poses.at(stamp_ns)
-        frame = str(self.params["map_frame"]) if pose is not None else base_frame
-        if pose is not None:  # track in the map frame, so ego motion is not object motion
-            detections = [
-                Detection(
-                    d.kind,
-                    d.confidence,
-                    transform_points(pose, d.centre[None])[0],
-                    d.yaw + float(np.arctan2(pose[1, 0], pose[0, 0])),
-                    d.size,
-                    d.point_count,
-                )
-                for d in detections
-            ]
-        tracks = self.tracker.update(detections, stamp_ns)
-        header = make_header(stamp_ns, frame)
-        self.tracked_pub.publish(tracked_objects(tracks, header))
-        if self.params["publish_markers"]:
-            self.markers_pub.publish(track_markers(tracks, header))
 
 
 def make_node() -> Node:
