@@ -1,7 +1,8 @@
 """PointPainting: give every lidar point the class and confidence of the pixel it projects to.
 
-Vectorised over points. Points behind a camera, outside its image or painted from a label image too
-far in time get ``UNKNOWN`` with confidence 0. With several cameras, each point keeps the label
+Vectorised over points. Points behind a camera, outside its image, hidden from the camera by something
+nearer (the lidar sees around objects the camera cannot), or painted from a label image too far
+in time get ``UNKNOWN`` with confidence 0. With several cameras, each point keeps the label
 of the camera that is most confident about it. Ego motion between the lidar and camera stamps
 can be compensated with the odometry poses at both instants.
 """
@@ -39,6 +40,26 @@ def compensated_lidar_to_optical(optical_in_base: Matrix4, lidar_in_base: Matrix
     return invert_transform(optical_in_base) @ compensation @ lidar_in_base
 
 
+OCCLUSION_BLOCK = 6  # pixels; a lidar point farther than its block's nearest point is hidden from the camera
+OCCLUSION_MARGIN = (0.05, 0.4)  # relative and absolute depth slack (m)
+
+
+def _nearest_in_block(
+    u: NDArray[np.intp], v: NDArray[np.intp], depth: NDArray[np.float64], width: int
+) -> NDArray[np.bool_]:
+    """Points that are (about) the nearest in their image block: the camera sees them, not what hides them.
+
+    The lidar sits apart from the camera, so it hits surfaces the camera cannot see (a wall behind a
+    car); painted with the pixel's label they would become phantom cars. A coarse z-buffer of the
+    lidar points themselves tells which ones the camera sees.
+    """
+    blocks = (v // OCCLUSION_BLOCK) * (width // OCCLUSION_BLOCK + 1) + u // OCCLUSION_BLOCK
+    nearest = np.full(int(blocks.max()) + 1 if len(blocks) else 0, np.inf)
+    np.minimum.at(nearest, blocks, depth)
+    limit = nearest[blocks]
+    return depth <= limit * (1.0 + OCCLUSION_MARGIN[0]) + OCCLUSION_MARGIN[1]
+
+
 def paint(points: NDArray[np.floating], views: list[CameraView]) -> tuple[NDArray[np.uint8], NDArray[np.float32]]:
     """(labels, confidence) per point (N,) from every camera view; UNKNOWN/0 where no camera sees it."""
     count = len(points)
@@ -55,6 +76,8 @@ def paint(points: NDArray[np.floating], views: list[CameraView]) -> tuple[NDArra
         index = np.flatnonzero(inside)
         u = uv[index, 0].astype(np.intp)
         v = uv[index, 1].astype(np.intp)
+        visible = _nearest_in_block(u, v, optical[index, 2], view.camera.width)
+        index, u, v = index[visible], u[visible], v[visible]
         view_labels = view.labels[v, u]
         view_confidence = view.confidence[v, u] if view.confidence is not None else np.ones(len(index), np.float32)
         better = view_confidence > confidence[index]

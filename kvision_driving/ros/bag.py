@@ -8,9 +8,6 @@ autoware_perception_msgs), parsed from their installed .msg files.
 
 from __future__ import annotations
 
-import contextlib
-import sys
-from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,39 +15,11 @@ from typing import Any
 from rclpy.serialization import serialize_message
 from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
 from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
-from rosbags.typesys.store import Typestore
 
-EXTRA_PACKAGES = ("vision_msgs", "autoware_perception_msgs")
+from kvision_driving.data.bags import typestore
+
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 QOS_KINDS = ("sensor_data", "reliable", "latched")
-
-
-def _package_msg_dir(package: str) -> Path | None:
-    """share/<package>/msg of the ROS install (apt or our pip build), else the source tree's interfaces/."""
-    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-    candidates = []
-    with contextlib.suppress(PackageNotFoundError, ValueError, OSError):  # OSError: AMENT_PREFIX_PATH unset
-        candidates.append(Path(get_package_share_directory(package)) / "msg")
-    candidates.append(Path(sys.prefix) / "share" / package / "msg")
-    candidates.append(Path(__file__).resolve().parents[2] / "interfaces" / package / "msg")
-    return next((path for path in candidates if path.is_dir()), None)
-
-
-@cache
-def typestore() -> Typestore:
-    """Kilted's type store plus vision_msgs and autoware_perception_msgs."""
-    store = get_typestore(Stores.ROS2_KILTED)
-    for package in EXTRA_PACKAGES:
-        folder = _package_msg_dir(package)
-        if folder is None:
-            raise FileNotFoundError(f"cannot find the .msg files of {package}: run scripts/setup.sh")
-        types: dict[str, Any] = {}
-        for path in sorted(folder.glob("*.msg")):
-            types.update(get_types_from_msg(path.read_text(), f"{package}/msg/{path.stem}"))
-        store.register(types)
-    return store
 
 
 def type_name(message: object) -> str:

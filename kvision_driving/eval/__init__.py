@@ -1,0 +1,1 @@
+"""Evaluation against the simulator's ground truth: ROS-free, reading bags with rosbags."""
