@@ -48,6 +48,15 @@ def segmentation(args: argparse.Namespace) -> int:
     return 0
 
 
+def fusion(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import fusion as bench
+
+    result = bench.run(args.kitti)
+    write_json(result, args.out)
+    print(bench.summary_table(result), file=sys.stderr)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmarks (JSON out)")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
@@ -66,6 +75,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=float, default=12.0, help="measured seconds per variant")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
     parser.set_defaults(handler=segmentation)
+
+    parser = benches.add_parser("fusion", help="painting + clustering + tracking per lidar sweep (sim and KITTI)")
+    parser.add_argument("--kitti", type=Path, default=Path("../shared/data/kitti"), help="a KITTI frame folder")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
+    parser.set_defaults(handler=fusion)
 
     parser = benches.add_parser("sim", help="simulator frame time (camera + labels + lidar + ground truth)")
     parser.add_argument("--frames", type=int, default=40, help="frames per measurement (default 40)")

@@ -1,0 +1,54 @@
+"""`kvision eval fusion` on a recorded held-out simulator run: the fusion chain meets its floors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def test_fusion_on_a_held_out_run_meets_its_floors(tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    record = subprocess.run(
+        [
+            str(BIN / "kvision"),
+            "sim",
+            "record",
+            "--scenario",
+            "dense_traffic",
+            "--seed",
+            "1002",
+            "--duration",
+            "5",
+            "--out",
+            str(bag),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert record.returncode == 0, record.stderr
+    out = tmp_path / "fusion.json"
+    evaluate = subprocess.run(
+        [str(BIN / "kvision"), "eval", "fusion", str(bag), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert evaluate.returncode == 0, evaluate.stderr
+    result = json.loads(out.read_text())
+    car = result["by_class"]["car"]
+    assert result["frames"] >= 45
+    assert car["recall"] >= 0.9 and car["precision"] >= 0.8, car
+    assert car["centre_error_median_m"] <= 0.3 and car["velocity_error_median_mps"] <= 0.5, car
+    assert result["mota"] > 0.5 and result["id_switches"] >= 0
+
+
+def test_eval_refuses_a_missing_bag(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "kvision"), "eval", "fusion", str(tmp_path / "none")], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "not found" in result.stderr
