@@ -8,5 +8,5 @@ cd "$ROOT"
 [[ -x "$VENV/bin/python" ]] || { echo "no $VENV: run ./scripts/setup.sh first" >&2; exit 1; }
 export AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
 export PATH="$VENV/bin:$PATH"
-"$VENV/bin/ruff" check --quiet kvision_driving scripts test setup.py
+"$VENV/bin/ruff" check --quiet kvision_driving scripts test launch setup.py
 exec "$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,98 @@
+"""Static checks of launch/ (ros2 launch is not on pip machines): executables, parameter files, parameter names.
+
+Every launch file is parsed (not run): each Node of this package must name one of its console
+scripts, each parameter file must exist, and each parameter key in those files and in inline
+dictionaries must be declared by that node (ParamSpec names of the node module and of the node base).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO
+
+PACKAGE = "kvision_driving"
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+BUILT_IN = {"use_sim_time"}  # declared by rclpy itself
+
+
+def console_scripts() -> dict[str, str]:
+    tree = ast.parse((REPO / "setup.py").read_text())
+    nodes = next(n for n in ast.walk(tree) if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "NODES")
+    return {
+        key.value: value.value.split(":")[0] for key, value in zip(nodes.value.keys, nodes.value.values, strict=True)
+    }
+
+
+def declared_parameters(module: str) -> set[str]:
+    """Names of every ParamSpec in the node's module and in the node base (COMMON_PARAMS)."""
+    names = set(BUILT_IN)
+    for path in (REPO / Path(*module.split("."))).with_suffix(".py"), REPO / "kvision_driving" / "ros" / "node.py":
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ParamSpec":
+                names.add(node.args[0].value)
+    return names
+
+
+def launch_nodes(path: Path) -> list[ast.Call]:
+    return [
+        n
+        for n in ast.walk(ast.parse(path.read_text()))
+        if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"
+    ]
+
+
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def test_there_are_launch_files_for_vehicle_replay_and_simulation() -> None:
+    assert {p.name for p in LAUNCH_FILES} >= {"perception.launch.py", "replay.launch.py", "sim.launch.py"}
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_references_are_real(path: Path) -> None:
+    scripts = console_scripts()
+    source = ast.parse(path.read_text())
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in source.body)
+    for call in launch_nodes(path):
+        package = keyword(call, "package")
+        if (
+            not (isinstance(package, ast.Name) and package.id == "PACKAGE")
+            and getattr(package, "value", None) != PACKAGE
+        ):
+            continue  # another package's node (rviz2)
+        executable = keyword(call, "executable").value
+        assert executable in scripts, f"{path.name}: {executable} is not a console script of {PACKAGE}"
+        declared = declared_parameters(scripts[executable])
+        node_name = keyword(call, "name").value
+        parameters = keyword(call, "parameters")
+        for item in parameters.elts if parameters is not None else []:
+            for constant in ast.walk(item):
+                if (
+                    isinstance(constant, ast.Constant)
+                    and isinstance(constant.value, str)
+                    and constant.value.endswith(".yaml")
+                ):
+                    config = REPO / "config" / constant.value
+                    assert config.exists(), f"{path.name}: {config} missing"
+                    keys = yaml.safe_load(config.read_text())[node_name]["ros__parameters"]
+                    assert set(keys) <= declared, f"{config.name}: undeclared {set(keys) - declared}"
+            if isinstance(item, ast.Dict):
+                keys = {k.value for k in item.keys if isinstance(k, ast.Constant)}
+                assert keys <= declared, f"{path.name}: {node_name} does not declare {keys - declared}"
+
+
+def test_every_node_has_a_config_file_whose_keys_it_declares() -> None:
+    scripts = console_scripts()
+    configs = {p.stem: p for p in (REPO / "config").glob("*.yaml")}
+    for executable, module in scripts.items():
+        if not executable.endswith("_node") or "baseline" in executable:
+            continue
+        stem = executable.removesuffix("_node")
+        assert stem in configs, f"config/{stem}.yaml missing for {executable}"
+        keys = yaml.safe_load(configs[stem].read_text())[executable]["ros__parameters"]
+        assert set(keys) <= declared_parameters(module), executable
