@@ -25,6 +25,26 @@ def fusion(args: argparse.Namespace) -> int:
     return 0
 
 
+def segmentation(args: argparse.Namespace) -> int:
+    from kvision_driving.commands import parse_seeds
+    from kvision_driving.commands.sim import scenarios_from
+    from kvision_driving.data.cityscapes import DatasetError
+    from kvision_driving.eval import segmentation as evaluation
+    from kvision_driving.inference.backends import BackendUnavailableError
+    from kvision_driving.inference.model_card import ModelIntegrityError
+
+    try:
+        if args.data is not None:
+            samples = evaluation.folder_samples(args.data, args.split)
+        else:
+            samples = evaluation.simulator_samples(scenarios_from(args.scenarios), parse_seeds(args.seeds), args.every)
+        result = evaluation.evaluate(args.model, samples, args.backend, args.grid)
+    except (DatasetError, ModelIntegrityError, BackendUnavailableError) as error:
+        raise CliError(str(error)) from error
+    write_json(result, args.out)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("eval", help="score perception against simulator ground truth (JSON)")
     kinds = evaluate.add_subparsers(dest="evaluation", metavar="WHAT")
@@ -34,3 +54,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--labels", default="ground-truth", help="ground-truth | segmentation (recorded node output)")
     parser.add_argument("--out", type=Path, default=None)
     parser.set_defaults(handler=fusion)
+
+    parser = kinds.add_parser("segmentation", help="per-class IoU of a model on held-out simulator seeds or a folder")
+    parser.add_argument("--model", type=Path, default=Path("models/segmentation.onnx"))
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--data", type=Path, default=None, help="a Cityscapes-layout folder (else: the simulator)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--scenarios", default="all")
+    parser.add_argument("--seeds", default="2000", help="simulator seeds never used in training")
+    parser.add_argument("--every", type=int, default=20, help="simulator steps between frames")
+    parser.add_argument("--grid", type=Path, default=None, help="write a camera | truth | prediction PNG")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.set_defaults(handler=segmentation)
