@@ -110,7 +110,7 @@ def test_shipped_model_segments_held_out_simulator_frames() -> None:
     from kvision_driving.sim.scenario import load_scenario
 
     model = Path(__file__).resolve().parents[1] / "models" / "segmentation.onnx"
-    samples = simulator_samples([load_scenario("curved_road")], [2001], every=60)
+    samples = simulator_samples([load_scenario("cut_in")], [2001], every=60)
     result = evaluate(model, samples)
     iou = result["per_class_iou"]
     assert result["images"] == len(samples) >= 4
