@@ -350,16 +350,21 @@ def xyz_to_pointcloud2(
 # --- poses and transforms -------------------------------------------------------------------------
 
 
-def pose_to_matrix(pose: Pose) -> Matrix4:
-    p, q = pose.position, pose.orientation
-    values = (p.x, p.y, p.z)
+def _rigid(translation: object, rotation: object, what: str) -> Matrix4:
+    """4x4 from any message with x/y/z and a quaternion x/y/z/w; refuses non-finite or non-unit values."""
+    values = (translation.x, translation.y, translation.z)  # type: ignore[attr-defined]
     if not np.all(np.isfinite(values)):
-        raise ConversionError(f"pose position {values} is not finite")
+        raise ConversionError(f"{what} {values} is not finite")
+    q = rotation
     try:
-        rotation = quaternion_to_matrix(q.x, q.y, q.z, q.w)
+        matrix = quaternion_to_matrix(q.x, q.y, q.z, q.w)  # type: ignore[attr-defined]
     except ValueError as error:
         raise ConversionError(str(error)) from error
-    return make_transform(rotation, values)
+    return make_transform(matrix, values)
+
+
+def pose_to_matrix(pose: Pose) -> Matrix4:
+    return _rigid(pose.position, pose.orientation, "pose position")
 
 
 def matrix_to_pose(transform: Matrix4) -> Pose:
@@ -371,15 +376,7 @@ def matrix_to_pose(transform: Matrix4) -> Pose:
 
 
 def transform_to_matrix(transform: Transform) -> Matrix4:
-    t, q = transform.translation, transform.rotation
-    values = (t.x, t.y, t.z)
-    if not np.all(np.isfinite(values)):
-        raise ConversionError(f"translation {values} is not finite")
-    try:
-        rotation = quaternion_to_matrix(q.x, q.y, q.z, q.w)
-    except ValueError as error:
-        raise ConversionError(str(error)) from error
-    return make_transform(rotation, values)
+    return _rigid(transform.translation, transform.rotation, "translation")
 
 
 def matrix_to_transform(transform: Matrix4) -> Transform:

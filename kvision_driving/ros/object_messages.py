@@ -40,6 +40,10 @@ COLOURS = {
 }
 
 
+def classification(kind: str, probability: float) -> list[ObjectClassification]:
+    return [ObjectClassification(label=CLASSIFICATION[kind], probability=float(probability))]
+
+
 def pose_of(x: float, y: float, z: float, yaw: float) -> Pose:
     pose = Pose()
     pose.position.x, pose.position.y, pose.position.z = float(x), float(y), float(z)
@@ -62,9 +66,7 @@ def detected_objects(detections: list[Detection], header: Header) -> DetectedObj
         message.objects.append(
             DetectedObject(
                 existence_probability=float(detection.confidence),
-                classification=[
-                    ObjectClassification(label=CLASSIFICATION[detection.kind], probability=float(detection.confidence))
-                ],
+                classification=classification(detection.kind, detection.confidence),
                 kinematics=kinematics,
                 shape=box_shape(detection.size),
             )
@@ -93,9 +95,7 @@ def tracked_objects(tracks: list[Track], header: Header) -> TrackedObjects:
             TrackedObject(
                 object_id=UUID(uuid=list(track.track_id)),
                 existence_probability=float(track.confidence),
-                classification=[
-                    ObjectClassification(label=CLASSIFICATION[track.kind], probability=float(track.confidence))
-                ],
+                classification=classification(track.kind, track.confidence),
                 kinematics=kinematics,
                 shape=box_shape(track.size),
             )
