@@ -76,3 +76,147 @@ def test_fusion_tracks_the_braking_lead_car(ros_graph, probe, tmp_path: Path) ->
     assert len(errors) >= 15
     assert np.median(errors) < 0.5, errors
     assert np.median(speed_errors) < 1.0, speed_errors
+
+
+def test_two_cameras_paint_what_the_front_camera_cannot_see(ros_graph, probe) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from kvision_driving.ros.diagnostics import status_values
+
+    painted = probe.subscribe(PointCloud2, "/perception/fusion/painted_points", qos_by_name("sensor_data"))
+    diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+    ros_graph.start(
+        "fusion",
+        [
+            "fusion_node",
+            "--ros-args",
+            "-p",
+            "diagnostics_period_s:=0.5",
+            "-p",
+            "label_topics:=['/ground_truth/camera/front/labels', '/ground_truth/camera/left/labels']",
+            "-p",
+            "confidence_topics:=['', '']",
+            "-p",
+            "camera_info_topics:=['/sensing/camera/front/camera_info', '/sensing/camera/left/camera_info']",
+        ],
+    )
+    ros_graph.start(
+        "sim",
+        [
+            "sim_node",
+            "--ros-args",
+            "-p",
+            "scenario:=dense_traffic",
+            "-p",
+            "drive:=autopilot",
+            "-p",
+            "rig:=front_left",
+            "-p",
+            "clock_mode:=realtime",
+            "-p",
+            "duration_s:=3.0",
+            "-p",
+            "start_delay_s:=3.0",
+        ],
+    )
+    assert ros_graph.wait("sim", 120) == 0, ros_graph.log("sim")
+    probe.wait_for(lambda: len(painted) > 5, 30, "painted points")
+    cloud = pointcloud2_to_array(painted[-1])
+    azimuth = np.degrees(np.arctan2(cloud["y"], cloud["x"]))
+    near = np.hypot(cloud["x"], cloud["y"]) < 30
+    front_only = near & (np.abs(azimuth) < 35)
+    left_only = near & (azimuth > 60) & (azimuth < 100)  # beyond the front camera's 45 degrees
+    behind = near & (np.abs(azimuth) > 150)
+    assert np.mean(cloud["label"][front_only] != 255) > 0.5
+    assert np.mean(cloud["label"][left_only] != 255) > 0.5
+    assert np.mean(cloud["label"][behind] != 255) == 0.0  # no camera looks back
+    values = [status_values(s) for a in diagnostics for s in a.status if s.name == "kvision: fusion_node"]
+    assert any(v.get("cameras_used") == "2" for v in values)
+
+
+def test_bad_inputs_are_skipped_counted_and_survived(ros_graph, probe) -> None:
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import CameraInfo, Image
+    from tf2_msgs.msg import TFMessage
+
+    from kvision_driving.core.geometry import make_transform
+    from kvision_driving.ros.convert import make_header, matrix_to_transform_stamped, numpy_to_image, xyz_to_pointcloud2
+    from kvision_driving.ros.diagnostics import status_values
+    from kvision_driving.ros.qos import tf_static_qos
+
+    diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+    tracked = probe.subscribe(TrackedObjects, "/perception/objects/tracked", qos_by_name("reliable"))
+    ros_graph.start(
+        "fusion",
+        [
+            "fusion_node",
+            "--ros-args",
+            "-p",
+            "diagnostics_period_s:=0.3",
+            "-p",
+            "input_qos:=reliable",
+            "-p",
+            "confidence_topics:=['']",
+        ],
+    )
+    points = probe.node.create_publisher(PointCloud2, "/sensing/lidar/top/points", qos_by_name("reliable"))
+    labels = probe.node.create_publisher(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
+    info = probe.node.create_publisher(CameraInfo, "/sensing/camera/front/camera_info", qos_by_name("reliable"))
+    tf = probe.node.create_publisher(TFMessage, "/tf_static", tf_static_qos())
+    probe.wait_for_subscribers("/sensing/lidar/top/points", timeout_s=60)
+    import time as clock
+
+    clock.sleep(0.5)
+    cloud = np.random.default_rng(0).normal(0, 10, (2000, 3)).astype(np.float32)
+
+    def send(xyz: np.ndarray, stamp: int, frame: str = "lidar_top") -> None:
+        points.publish(xyz_to_pointcloud2(xyz, make_header(stamp, frame)))
+        clock.sleep(0.3)
+
+    send(cloud, 1_000_000_000)  # no /tf_static yet: no extrinsics
+    tf.publish(
+        TFMessage(
+            transforms=[
+                matrix_to_transform_stamped(make_transform(translation=[1, 0, 1.9]), "base_link", "lidar_top"),
+                matrix_to_transform_stamped(
+                    make_transform([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], [1.5, 0, 1.5]),
+                    "base_link",
+                    "camera_front_optical",
+                ),
+            ]
+        )
+    )
+    clock.sleep(0.5)
+    send(np.zeros((0, 3), np.float32), 1_100_000_000)  # empty
+    send(np.full((50, 3), np.nan, np.float32), 1_200_000_000)  # only NaN points
+    labels.publish(
+        numpy_to_image(np.zeros((48, 64), np.uint8), "mono8", make_header(1_300_000_000, "camera_front_optical"))
+    )
+    clock.sleep(0.2)
+    send(cloud, 1_300_000_000)  # labels but no camera info yet
+    info.publish(pinhole_info(64, 48))
+    labels.publish(
+        numpy_to_image(np.zeros((10, 10), np.uint8), "mono8", make_header(1_400_000_000, "camera_front_optical"))
+    )
+    clock.sleep(0.2)
+    send(cloud, 1_400_000_000)  # labels that do not match the camera size
+    send(cloud, 200_000_000)  # time jumps back: tracker reset, then still works
+    send(cloud, 300_000_000)
+
+    def counted() -> dict[str, str]:
+        values = [status_values(s) for a in diagnostics for s in a.status if s.name == "kvision: fusion_node"]
+        return values[-1] if values else {}
+
+    probe.wait_for(lambda: int(counted().get("bad_inputs", 0)) >= 5, 10, "bad inputs in /diagnostics")
+    reasons = counted()["bad_input_reasons"]
+    for expected in ("no extrinsics", "empty point cloud", "no camera info", "do not match camera info"):
+        assert expected in reasons, reasons
+    assert ros_graph.alive("fusion")
+    assert tracked and stamp_to_ns(tracked[-1].header.stamp) == 300_000_000  # processing went on after the jump
+
+
+def pinhole_info(width: int, height: int):
+    from kvision_driving.core.camera import PinholeCamera
+    from kvision_driving.ros.convert import make_header, pinhole_to_camera_info
+
+    return pinhole_to_camera_info(PinholeCamera.from_fov(width, height, 1.5), make_header(0, "camera_front_optical"))
