@@ -31,15 +31,16 @@ def test_fusion_on_a_held_out_run_meets_its_floors(tmp_path: Path) -> None:
         timeout=300,
     )
     assert record.returncode == 0, record.stderr
-    out = tmp_path / "fusion.json"
+    out, png = tmp_path / "fusion.json", tmp_path / "bev.png"
     evaluate = subprocess.run(
-        [str(BIN / "kvision"), "eval", "fusion", str(bag), "--out", str(out)],
+        [str(BIN / "kvision"), "eval", "fusion", str(bag), "--out", str(out), "--png", str(png)],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert evaluate.returncode == 0, evaluate.stderr
     result = json.loads(out.read_text())
+    assert png.stat().st_size > 10_000
     car = result["by_class"]["car"]
     assert result["frames"] >= 45
     assert car["recall"] >= 0.9 and car["precision"] >= 0.8, car

@@ -16,7 +16,7 @@ def fusion(args: argparse.Namespace) -> int:
     if args.labels not in LABEL_TOPICS:
         raise CliError(f"--labels must be one of {', '.join(LABEL_TOPICS)}")
     try:
-        result = evaluate_bag(args.bag, args.labels)
+        result = evaluate_bag(args.bag, args.labels, png=args.png)
     except (KeyError, LookupError) as error:
         raise CliError(
             f"{args.bag} lacks what the evaluation needs ({error}): record it with kvision sim record"
@@ -52,6 +52,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = kinds.add_parser("fusion", help="detection precision/recall by class and range, errors, MOTA, ID switches")
     parser.add_argument("bag", type=Path, help="a bag from kvision sim record")
     parser.add_argument("--labels", default="ground-truth", help="ground-truth | segmentation (recorded node output)")
+    parser.add_argument("--png", type=Path, default=None, help="bird's-eye view of the last scored sweep")
     parser.add_argument("--out", type=Path, default=None)
     parser.set_defaults(handler=fusion)
 

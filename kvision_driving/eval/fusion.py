@@ -66,7 +66,9 @@ def _object_pose(obj: Any) -> tuple[np.ndarray, float, float]:
     return np.array([pose.position.x, pose.position.y]), float(yaw), float(np.hypot(twist.x, twist.y))
 
 
-def evaluate_bag(bag: Path, labels: str = "ground-truth", max_offset_ns: int = 60_000_000) -> dict[str, Any]:
+def evaluate_bag(
+    bag: Path, labels: str = "ground-truth", max_offset_ns: int = 60_000_000, png: Path | None = None
+) -> dict[str, Any]:
     """Score the fusion chain on ``bag``; ``labels`` picks the label images that paint the points."""
     if labels not in LABEL_TOPICS:
         raise ValueError(f"labels must be one of {', '.join(LABEL_TOPICS)}")
@@ -126,13 +128,57 @@ def evaluate_bag(bag: Path, labels: str = "ground-truth", max_offset_ns: int = 6
             snapshot = [replace(track, state=track.state.copy()) for track in result.tracks]
             results.append((stamp, snapshot, result.tracking_frame))
     last_match: dict[bytes, bytes] = {}
+    last_scored = None
     for stamp, tracks, frame in results:
         reference, seen, ego = truth.get(stamp), visible.get(stamp), poses.at(stamp)
         if reference is None or seen is None or ego is None or frame != "map":
             continue
         scores.frames += 1
         _score_frame(scores, tracks, reference, seen, ego, last_match)
+        last_scored = (stamp, tracks, reference, seen, ego)
+    if png is not None and last_scored is not None:
+        bird_eye_png(png, *last_scored)
     return summarise(scores)
+
+
+def bird_eye_png(path: Path, stamp: int, tracks: list, reference: Any, seen: set[bytes], ego: np.ndarray) -> None:
+    """Ground truth (outlines; green when scored) and tracks (filled, with velocity) around ego, ego frame."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+
+    from kvision_driving.core.boxes import box_corners
+
+    base_from_map = invert_transform(ego)
+    ego_yaw = float(np.arctan2(ego[1, 0], ego[0, 0]))
+    figure, axis = plt.subplots(figsize=(9, 6))
+    for obj in reference.objects:
+        xy, yaw, _ = _object_pose(obj)
+        local = transform_points(base_from_map, np.array([[*xy, 0.0]]))[0]
+        size = obj.shape.dimensions
+        corners = box_corners(local[0], local[1], yaw - ego_yaw, size.x, size.y)
+        colour = "tab:green" if bytes(obj.object_id.uuid) in seen else "0.7"
+        axis.add_patch(Polygon(corners[:, ::-1] * [-1, 1], closed=True, fill=False, edgecolor=colour, lw=1.5))
+    for track in tracks:
+        local = transform_points(base_from_map, np.array([[track.state[0], track.state[1], 0.0]]))[0]
+        corners = box_corners(local[0], local[1], track.yaw - ego_yaw, track.size[0], track.size[1])
+        colour = "tab:red" if track.kind == "pedestrian" else "tab:blue"
+        axis.add_patch(Polygon(corners[:, ::-1] * [-1, 1], closed=True, alpha=0.4, color=colour))
+        velocity = base_from_map[:2, :2] @ track.state[2:4]
+        axis.arrow(-local[1], local[0], -velocity[1], velocity[0], width=0.1, color=colour)
+    axis.add_patch(Polygon(box_corners(1.4, 0, 0, 4.6, 1.9)[:, ::-1] * [-1, 1], closed=True, color="black"))
+    axis.set_xlim(-30, 30)
+    axis.set_ylim(-10, 60)
+    axis.set_aspect("equal")
+    axis.set_xlabel("left <- y (m)")
+    axis.set_ylabel("x forward (m)")
+    axis.set_title(f"fusion at t={stamp / 1e9:.1f} s: ground truth (green: scored, grey: not visible), tracks (filled)")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def _score_frame(
