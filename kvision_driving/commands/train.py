@@ -49,6 +49,67 @@ def export_segmentation(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_gan(args: argparse.Namespace) -> int:
+    from kvision_driving.nets.gan import GanConfig
+    from kvision_driving.nets.gan import train_gan as run
+
+    if not args.encoder.exists():
+        raise CliError(f"{args.encoder} not found: the segmentation weights measure sample quality")
+    config = GanConfig(
+        data=args.data,
+        out=args.out,
+        encoder_weights=args.encoder,
+        image_size=args.size,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        iterations_per_epoch=args.iterations,
+        label_smoothing=args.label_smoothing,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    try:
+        summary = run(config)
+    except FileNotFoundError as error:
+        raise CliError(str(error)) from error
+    print(
+        f"Frechet distance by epoch: {[round(v, 2) for v in summary['frechet']]}; outputs in {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def generate(args: argparse.Namespace) -> int:
+    import cv2
+    import torch
+    from safetensors.torch import load_file
+
+    from kvision_driving.nets.gan import NOISE_DIM, Generator, to_uint8
+
+    if not args.weights.exists():
+        raise CliError(f"{args.weights} not found (generator.safetensors from kvision train gan)")
+    generator = Generator(args.size)
+    generator.load_state_dict(load_file(str(args.weights)))
+    generator.eval()
+    torch.manual_seed(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with torch.inference_mode():
+        images = to_uint8(generator(torch.randn(args.n, NOISE_DIM)))
+    for index, image in enumerate(images):
+        cv2.imwrite(str(args.out / f"generated_{index:05d}.png"), image[:, :, ::-1])
+    print(f"wrote {args.n} images to {args.out}", file=sys.stderr)
+    return 0
+
+
+def export_gan(args: argparse.Namespace) -> int:
+    from kvision_driving.nets.export import export_generator
+
+    if not args.weights.exists():
+        raise CliError(f"{args.weights} not found")
+    card = export_generator(args.weights, args.out, args.size, args.metrics, args.command)
+    print(f"wrote {args.out} and {card}", file=sys.stderr)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train a network")
     tasks = train.add_subparsers(dest="task", metavar="TASK")
@@ -68,6 +129,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-train-images", type=int, default=0, help="subsample the train split (0: all)")
     parser.set_defaults(handler=train_segmentation)
 
+    parser = tasks.add_parser("gan", help="DCGAN on an image folder or a simulator export")
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--encoder",
+        type=Path,
+        default=Path("models/segmentation.safetensors"),
+        help="segmentation weights whose encoder gives the Frechet distance",
+    )
+    parser.add_argument("--size", type=int, choices=(64, 128), default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=100, help="iterations per epoch")
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.set_defaults(handler=train_gan)
+
+    parser = commands.add_parser("generate", help="write images from a trained GAN generator")
+    parser.add_argument("--n", type=int, default=16)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, required=True, help="generator.safetensors")
+    parser.add_argument("--size", type=int, choices=(64, 128), default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(handler=generate)
+
     export = commands.add_parser("export", help="export a trained network to ONNX with its model card")
     tasks = export.add_subparsers(dest="task", metavar="TASK")
     tasks.required = True
@@ -79,3 +166,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--command", default="", help="the training command, recorded in the card")
     parser.set_defaults(handler=export_segmentation)
+    parser = tasks.add_parser("gan", help="GAN generator weights -> ONNX + card")
+    parser.add_argument("weights", type=Path, help="generator.safetensors")
+    parser.add_argument("--out", type=Path, default=Path("models/generator.onnx"))
+    parser.add_argument("--size", type=int, choices=(64, 128), default=64)
+    parser.add_argument("--metrics", type=Path, default=None, help="gan_metrics.json of the run")
+    parser.add_argument("--command", default="")
+    parser.set_defaults(handler=export_gan)

@@ -75,7 +75,7 @@ def load_card(path: Path) -> ModelCard:
     except (json.JSONDecodeError, KeyError, TypeError) as error:
         raise ModelIntegrityError(f"model card {path} is malformed: {error}") from error
     if len(card.input.shape) != 3 or min(card.input.shape) <= 0:
-        raise ModelIntegrityError(f"model card {path}: input shape must be [channels, height, width]")
+        raise ModelIntegrityError(f"model card {path}: input shape must be three positive sizes (batch is dynamic)")
     if len(card.sha256) != 64:
         raise ModelIntegrityError(f"model card {path}: sha256 must be 64 hex digits")
     return card

@@ -109,3 +109,39 @@ def export_segmentation(
         "of the 19 Cityscapes classes). Validation scenes use simulator seeds never used in training.",
     )
     return write_card(card, out)
+
+
+def export_generator(
+    weights: Path, out: Path, image_size: int = 64, metrics_path: Path | None = None, command: str = ""
+) -> Path:
+    """The GAN generator as ONNX (noise N x 100 -> image N x 3 x S x S in [-1, 1]) with its card."""
+    from kvision_driving.nets.gan import NOISE_DIM, Generator
+
+    generator = Generator(image_size)
+    generator.load_state_dict(load_file(str(weights)))
+    example = torch.randn(2, NOISE_DIM, 1, 1)  # the card's [100, 1, 1] input
+    export_onnx(generator.eval(), example, out, "noise", ["image"], {"noise": {0: "batch"}, "image": {0: "batch"}})
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (images,) = session.run(None, {"noise": example.numpy()})
+    with torch.inference_mode():
+        reference = generator(example).numpy()
+    if not np.allclose(images, reference, atol=1e-4):
+        raise RuntimeError("ONNX Runtime disagrees with torch for the generator")
+    metrics = json.loads(metrics_path.read_text()) if metrics_path and metrics_path.exists() else {}
+    card = ModelCard(
+        name=f"kvision DCGAN generator {image_size}x{image_size}",
+        task="gan",
+        file=out.name,
+        sha256="",
+        input=InputSpec(name="noise", shape=[NOISE_DIM, 1, 1], mean=[0.0], std=[1.0], scale=1.0),
+        outputs={"image": f"float32 N x 3 x {image_size} x {image_size}, RGB in [-1, 1]"},
+        classes=[],
+        training={"command": command, "config": metrics.get("config", {})},
+        metrics={
+            "frechet_by_epoch": metrics.get("frechet"),
+            "sample_diversity": metrics.get("sample_diversity"),
+            "real_diversity": metrics.get("real_diversity"),
+        },
+        notes="Frechet distance on 128-d features of the segmentation network's encoder (not Inception FID).",
+    )
+    return write_card(card, out)
