@@ -130,8 +130,11 @@ class SegmentationHead(nn.Module):
         self.network = network
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        probabilities = torch.softmax(self.network(image), dim=1)
-        confidence, labels = probabilities.max(dim=1)
+        logits = self.network(image)
+        top, labels = logits.max(dim=1)
+        # The winning class's softmax probability, 1 / sum(exp(l - max)), without a full softmax:
+        # ONNX Runtime's Softmax over the channel axis of NCHW took 140 of 160 ms per frame.
+        confidence = 1.0 / torch.exp(logits - top.unsqueeze(1)).sum(dim=1)
         return labels.to(torch.int32), confidence
 
 
