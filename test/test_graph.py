@@ -25,7 +25,7 @@ from kvision_driving.ros.convert import (
 from kvision_driving.ros.diagnostics import status_values
 from kvision_driving.ros.qos import qos_by_name, tf_static_qos
 
-ECHO = [sys.executable, str(Path(__file__).parent / "echo_node.py")]
+ECHO = [sys.executable, str(Path(__file__).parent / "echo_node_helper.py")]
 
 
 @pytest.mark.parametrize("kind", ["image", "cloud"])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +28,8 @@ from numpy.typing import NDArray
 from scipy import linalg
 from torch import nn
 from tqdm import tqdm
+
+from kvision_driving.nets.reproducible import seed_everything
 
 NOISE_DIM = 100
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -208,11 +209,7 @@ def plot_losses(history: dict[str, list], path: Path) -> None:
 
 
 def train_gan(config: GanConfig, progress: bool = True) -> dict[str, object]:
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    seed_everything(config.seed, config.threads)
     config.out.mkdir(parents=True, exist_ok=True)
     real = load_images(config.data, config.image_size)
     features = SceneFeatures(config.encoder_weights)

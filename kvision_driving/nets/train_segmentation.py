@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from kvision_driving.core.labels import CLASS_NAMES, IGNORE
 from kvision_driving.data.cityscapes import find_samples, load_sample
+from kvision_driving.nets.reproducible import seed_everything
 from kvision_driving.nets.segmentation import NUM_CLASSES, FastSCNN
 
 MEAN = (0.485, 0.456, 0.406)  # RGB, on 0..1 (ImageNet statistics, the usual choice for Cityscapes models)
@@ -227,11 +228,7 @@ def poly_lr(base: float, step: int, total: int, power: float = 0.9, warmup: int 
 
 
 def train(config: TrainConfig) -> dict[str, object]:
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    seed_everything(config.seed, config.threads)
     config.out.mkdir(parents=True, exist_ok=True)
     size = (config.input_height, config.input_width)
     train_images, train_labels = load_split(config.data, "train", size, config.max_train_images)
