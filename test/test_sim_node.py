@@ -81,7 +81,14 @@ def test_lockstep_waits_for_the_planner_and_follows_it(ros_graph, probe, tmp_pat
 
 def test_lockstep_without_a_planner_steps_on_timeout_and_brakes(ros_graph, probe, tmp_path: Path) -> None:
     odometry = probe.subscribe(Odometry, "/localization/odometry", qos_by_name("reliable"))
-    start_sim(ros_graph, tmp_path, "clock_mode:=lockstep", "duration_s:=1.0", "lockstep_timeout_s:=0.1")
+    start_sim(
+        ros_graph,
+        tmp_path,
+        "clock_mode:=lockstep",
+        "duration_s:=1.0",
+        "lockstep_timeout_s:=0.1",
+        "planner_timeout_s:=1.0",
+    )
     probe.wait_for(lambda: len(odometry) >= 2, 60, "the first steps")
     started = time.monotonic()
     assert ros_graph.wait("sim", 60) == 0, ros_graph.log("sim")

@@ -55,6 +55,7 @@ PARAMS = (
     ),
     ParamSpec("duration_s", 0.0, "Simulated seconds to run (0: the scenario's duration)", 0.0, 3600.0),
     ParamSpec("start_delay_s", 1.0, "Wall seconds to wait before the first step (let subscribers connect)", 0.0, 60.0),
+    ParamSpec("planner_timeout_s", 30.0, "Lockstep: wall seconds to wait for a planner before starting", 0.0, 600.0),
     ParamSpec("results_path", "", "Write the run's score (JSON) here when done"),
     ParamSpec("exit_when_done", True, "Exit at the end of the scenario"),
 )
@@ -147,8 +148,22 @@ class SimNode(KvisionNode):
             self.exit_code = 1
             self.finished = True
 
+    def wait_for_planner(self) -> None:
+        """Lockstep starts when a planner is connected both ways: it publishes trajectories and our
+        odometry has reached its subscription (else step 0 would be lost to it)."""
+        deadline = time.monotonic() + float(self.params["planner_timeout_s"])
+        odometry = self._outputs["/localization/odometry"]
+        while time.monotonic() < deadline:
+            if self.count_publishers("/planning/trajectory") and odometry.get_subscription_count():
+                time.sleep(0.2)  # let the remaining endpoints finish matching
+                return
+            time.sleep(0.05)
+        self.get_logger().warning("no planner connected: starting anyway (ego will brake)")
+
     def simulate(self) -> None:
         time.sleep(float(self.params["start_delay_s"]))
+        if self.params["clock_mode"] == "lockstep" and self.params["drive"] == "planner":
+            self.wait_for_planner()
         sim = self.simulator
         for item in self.messages.static(sim.stamp_ns):
             self.publish(item.topic, item.message, item.qos)
