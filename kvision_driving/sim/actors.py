@@ -225,36 +225,24 @@ def build_timelines(scenario: Scenario, network: RoadNetwork, rng: np.random.Gen
             state = "crossing" if pedestrian.mode == "cross" else ("walking" if v > 0.2 else "standing")
             action[step, index] = ACTION_ID[state]
 
-    timelines = []
-    for i, vehicle in enumerate(vehicles):
-        timelines.append(
-            ActorTimeline(
-                actor_id=i + 1,
-                kind=vehicle.spec.kind,
-                size=SIZES[vehicle.spec.kind],
-                appearance=vehicle.spec.paint or VEHICLE_PAINTS[int(rng.integers(len(VEHICLE_PAINTS)))],
-                parked=vehicle.spec.parked,
-                xy=xy[:, i],
-                heading=np.unwrap(heading[:, i]),
-                speed=speed[:, i],
-                accel=accel[:, i],
-                action=action[:, i],
-                brake_light=brake[:, i],
-                indicator_left=left[:, i],
-                indicator_right=right[:, i],
-                hazard=hazard[:, i],
-                walk_phase=phase[:, i],
-            )
+    # Who each column of the arrays is; the draws from rng keep their order (vehicles, then people).
+    identities = [
+        (
+            vehicle.spec.kind,
+            vehicle.spec.paint or VEHICLE_PAINTS[int(rng.integers(len(VEHICLE_PAINTS)))],
+            vehicle.spec.parked,
         )
-    for j in range(n_p):
-        index = n_v + j
+        for vehicle in vehicles
+    ] + [("pedestrian", CLOTHES[int(rng.integers(len(CLOTHES)))], False) for _ in pedestrians]
+    timelines = []
+    for index, (kind, appearance, parked) in enumerate(identities):
         timelines.append(
             ActorTimeline(
                 actor_id=index + 1,
-                kind="pedestrian",
-                size=SIZES["pedestrian"],
-                appearance=CLOTHES[int(rng.integers(len(CLOTHES)))],
-                parked=False,
+                kind=kind,
+                size=SIZES[kind],
+                appearance=appearance,
+                parked=parked,
                 xy=xy[:, index],
                 heading=np.unwrap(heading[:, index]),
                 speed=speed[:, index],
