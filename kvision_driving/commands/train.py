@@ -49,6 +49,44 @@ def export_segmentation(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_actions(args: argparse.Namespace) -> int:
+    from kvision_driving.nets.train_actions import ActionTrainConfig, train
+
+    if not 1 <= args.frames <= 16:
+        raise CliError("--frames must be 1..16 (the clips hold 16 frames)")
+    config = ActionTrainConfig(
+        data=args.data,
+        out=args.out,
+        frames=args.frames,
+        batch_size=args.batch_size,
+        iterations=args.iterations,
+        lr=args.lr,
+        eval_every=args.eval_every,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    try:
+        summary = train(config)
+    except (FileNotFoundError, ValueError, KeyError) as error:
+        raise CliError(f"cannot read the clips: {error}") from error
+    metrics = summary["metrics"]
+    print(
+        f"val accuracy {metrics['accuracy']:.4f}, min class recall {metrics['min_recall']:.3f}; outputs in {args.out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def export_actions(args: argparse.Namespace) -> int:
+    from kvision_driving.nets.export import export_actions as export
+
+    if not args.checkpoint.exists():
+        raise CliError(f"{args.checkpoint} not found (actions.safetensors from kvision train actions)")
+    card = export(args.checkpoint, args.out, args.metrics, args.baseline_metrics, args.command)
+    print(f"wrote {args.out} and {card}", file=sys.stderr)
+    return 0
+
+
 def train_gan(args: argparse.Namespace) -> int:
     from kvision_driving.nets.gan import GanConfig
     from kvision_driving.nets.gan import train_gan as run
@@ -129,6 +167,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-train-images", type=int, default=0, help="subsample the train split (0: all)")
     parser.set_defaults(handler=train_segmentation)
 
+    parser = tasks.add_parser("actions", help="action recognition on clips from kvision dataset actions")
+    parser.add_argument("--data", type=Path, required=True, help="folder with train/ and val/ clips")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoint, weights, plots, metrics")
+    parser.add_argument("--frames", type=int, default=16, help="frames per clip; 1 trains the single-frame baseline")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.set_defaults(handler=train_actions)
+
     parser = tasks.add_parser("gan", help="DCGAN on an image folder or a simulator export")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
@@ -166,6 +216,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--command", default="", help="the training command, recorded in the card")
     parser.set_defaults(handler=export_segmentation)
+    parser = tasks.add_parser("actions", help="action weights -> ONNX (opset 17, dynamic batch) + card")
+    parser.add_argument("checkpoint", type=Path, help="actions.safetensors")
+    parser.add_argument("--out", type=Path, default=Path("models/actions.onnx"))
+    parser.add_argument("--metrics", type=Path, default=None, help="metrics.json of the run, for the card")
+    parser.add_argument("--baseline-metrics", type=Path, default=None, help="metrics.json of the 1-frame run")
+    parser.add_argument("--command", default="", help="the training command, recorded in the card")
+    parser.set_defaults(handler=export_actions)
     parser = tasks.add_parser("gan", help="GAN generator weights -> ONNX + card")
     parser.add_argument("weights", type=Path, help="generator.safetensors")
     parser.add_argument("--out", type=Path, default=Path("models/generator.onnx"))

@@ -89,7 +89,7 @@ class TorchBackend:
         self._torch = torch
         self.module = build_exportable(spec["architecture"], weights).eval()
         self.name = "torch"
-        self.input_names = [card.input.name]
+        self.input_names = [card.input.name, *card.extra_inputs]
         self.output_names = list(card.outputs)
 
     def run(self, inputs: dict[str, NDArray]) -> dict[str, NDArray]:

@@ -39,6 +39,7 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)  # data, command, seed, iterations...
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    extra_inputs: dict[str, list[int]] = field(default_factory=dict)  # further inputs by name, shape without batch
 
     @property
     def height(self) -> int:
@@ -115,6 +116,7 @@ def card_markdown(card: ModelCard) -> str:
         f"- input `{card.input.name}`: {card.input.colour_order.upper()} float32 N x {card.input.shape[0]} x "
         f"{card.input.shape[1]} x {card.input.shape[2]}, x * {card.input.scale:.6g} then (x - mean) / std with "
         f"mean {card.input.mean}, std {card.input.std}",
+        *(f"- input `{name}`: float32 N x {' x '.join(map(str, shape))}" for name, shape in card.extra_inputs.items()),
         *(f"- output `{name}`: {meaning}" for name, meaning in card.outputs.items()),
         f"- classes ({len(card.classes)}): {', '.join(card.classes)}",
         "",

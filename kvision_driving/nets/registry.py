@@ -8,6 +8,8 @@ from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
 
+from kvision_driving.core.actions import ACTIONS
+from kvision_driving.nets.actions import ActionNet, StreamingActionHead
 from kvision_driving.nets.segmentation import FastSCNN, SegmentationHead
 
 
@@ -17,8 +19,17 @@ def _segmentation_head(weights: Path) -> nn.Module:
     return SegmentationHead(network)
 
 
+def _action_head(weights: Path) -> nn.Module:
+    network = ActionNet(len(ACTIONS))
+    network.load_state_dict(load_file(str(weights)))
+    return StreamingActionHead(network)
+
+
 #: name -> builder of the exported module (same inputs and outputs as the ONNX file)
-ARCHITECTURES: dict[str, Callable[[Path], nn.Module]] = {"fast_scnn_head": _segmentation_head}
+ARCHITECTURES: dict[str, Callable[[Path], nn.Module]] = {
+    "fast_scnn_head": _segmentation_head,
+    "action_head": _action_head,
+}
 
 
 def build_exportable(architecture: str, weights: Path) -> nn.Module:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from kvision_driving.core.labels import CLASS_NAMES, IGNORE
 from kvision_driving.data.cityscapes import find_samples, load_sample
+from kvision_driving.nets.plots import plot_confusion, plot_curves
 from kvision_driving.nets.reproducible import seed_everything
 from kvision_driving.nets.segmentation import NUM_CLASSES, FastSCNN
 
@@ -164,60 +165,6 @@ def evaluate(model: torch.nn.Module, images: NDArray, labels: NDArray) -> dict[s
     }
 
 
-def plot_confusion(confusion: NDArray, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    present = np.flatnonzero(np.asarray(confusion).sum(1) > 0)
-    matrix = np.asarray(confusion, dtype=np.float64)[np.ix_(present, present)]
-    matrix = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
-    names = [CLASS_NAMES[c] for c in present]
-    figure, axis = plt.subplots(figsize=(8, 7))
-    axis.imshow(matrix, cmap="Blues", vmin=0, vmax=1)
-    axis.set_xticks(range(len(names)), names, rotation=60, ha="right")
-    axis.set_yticks(range(len(names)), names)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if matrix[i, j] >= 0.01:
-                axis.text(
-                    j,
-                    i,
-                    f"{matrix[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6,
-                    color="white" if matrix[i, j] > 0.5 else "black",
-                )
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("ground truth")
-    axis.set_title("Segmentation confusion (row-normalised)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
-def plot_curves(history: dict[str, list], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(history["step"], history["loss"], lw=0.8)
-    left.set_xlabel("iteration")
-    left.set_ylabel("training loss")
-    left.set_yscale("log")
-    right.plot(history["eval_step"], history["miou"], marker="o")
-    right.set_xlabel("iteration")
-    right.set_ylabel("validation mIoU")
-    right.set_ylim(0, 1)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 # --- training -------------------------------------------------------------------------------------
 
 
@@ -283,8 +230,15 @@ def train(config: TrainConfig) -> dict[str, object]:
             )
     metrics = evaluate(model, val_images, val_labels)
     save_file(model.state_dict(), str(config.out / "segmentation.safetensors"))
-    plot_confusion(np.array(metrics["confusion"]), config.out / "confusion.png")
-    plot_curves(history, config.out / "curves.png")
+    confusion = np.array(metrics["confusion"])
+    present = np.flatnonzero(confusion.sum(1) > 0)
+    plot_confusion(
+        confusion[np.ix_(present, present)],
+        [CLASS_NAMES[c] for c in present],
+        "Segmentation confusion (row-normalised)",
+        config.out / "confusion.png",
+    )
+    plot_curves(history, "miou", "validation mIoU", config.out / "curves.png")
     summary = {
         "config": {k: str(v) for k, v in asdict(config).items()},
         "metrics": metrics,

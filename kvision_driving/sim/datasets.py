@@ -88,11 +88,23 @@ def crop_square(
     return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
+@dataclass(frozen=True)
+class _ClipFrame:
+    """One 10 Hz camera frame of the clip history and the visible actors in it."""
+
+    rgb: NDArray[np.uint8]
+    boxes: dict[int, tuple[float, float, float, float]]
+    actions: dict[int, str]
+    kinds: dict[int, str]
+    velocities: dict[int, NDArray[np.float64]]  # ground velocity vx, vy in the ego (base_link) frame
+
+
 def export_action_clips(
     scenarios: Iterable[Scenario], seeds: Iterable[int], out: Path, every: int = 10, progress: bool = True
 ) -> list[ClipRecord]:
     """Clips of CLIP_FRAMES camera crops at 10 Hz around each visible actor, labelled with its action at the
-    last frame; saved as uint8 arrays (T, H, W, 3) in .npz files and listed in clips.csv."""
+    last frame; saved as uint8 arrays ``clip`` (T, H, W, 3) with the actor's ground velocity in the ego frame
+    ``velocity`` (T, 2) (what a tracker estimates) in .npz files, and listed in clips.csv."""
     out.mkdir(parents=True, exist_ok=True)
     records: list[ClipRecord] = []
     jobs = [(scenario, seed) for scenario in scenarios for seed in seeds]
@@ -101,13 +113,14 @@ def export_action_clips(
         simulator = Simulator(replace(scenario, seed=seed), lidar=None)
         spec = simulator.camera_specs[0]
         camera = spec.intrinsics()
-        history: list[tuple[NDArray, dict[int, tuple[float, float, float, float]], dict[int, str], dict[int, str]]] = []
+        history: list[_ClipFrame] = []
         while not simulator.done:
             if simulator.step_index % CLIP_STRIDE == 0:
                 frame = simulator.render()
                 image = frame.cameras[spec.name]
                 map_to_optical = invert_transform(simulator.ego_pose() @ spec.optical_in_base())
-                boxes, actions, kinds = {}, {}, {}
+                boxes, actions, kinds, velocities = {}, {}, {}, {}
+                base_from_map = simulator.ego_pose()[:2, :2].T
                 for obj in frame.objects:
                     if obj.parked:
                         continue  # parked cars are scenery: thousands of identical "stopped" clips teach nothing
@@ -118,20 +131,20 @@ def export_action_clips(
                     u0, v0, u1, v1 = (round(value) for value in box)
                     if np.count_nonzero(image.instances[v0:v1, u0:u1] == obj.actor_id) >= MIN_CLIP_VISIBLE_PIXELS:
                         boxes[obj.actor_id], actions[obj.actor_id], kinds[obj.actor_id] = box, obj.action, obj.kind
-                history.append((image.rgb, boxes, actions, kinds))
+                        velocities[obj.actor_id] = base_from_map @ obj.velocity[:2]
+                history.append(_ClipFrame(image.rgb, boxes, actions, kinds, velocities))
                 history = history[-CLIP_FRAMES:]
                 if len(history) == CLIP_FRAMES and frame.step % every == 0 and frame.step >= span:
-                    _, _last_boxes, last_actions, last_kinds = history[-1]
-                    for actor_id, action in last_actions.items():
-                        if not all(actor_id in boxes_t for _, boxes_t, _, _ in history):
+                    last = history[-1]
+                    for actor_id, action in last.actions.items():
+                        if not all(actor_id in past.boxes for past in history):
                             continue  # seen in every frame only: the network must not learn from gaps
-                        clip = np.stack(
-                            [crop_square(rgb, boxes_t[actor_id], CLIP_SIZE) for rgb, boxes_t, _, _ in history]
-                        )
+                        clip = np.stack([crop_square(past.rgb, past.boxes[actor_id], CLIP_SIZE) for past in history])
+                        velocity = np.stack([past.velocities[actor_id] for past in history]).astype(np.float32)
                         name = f"{scenario.name}_{seed:05d}_{actor_id:03d}_{frame.step:05d}.npz"
-                        np.savez_compressed(out / name, clip=clip)
+                        np.savez_compressed(out / name, clip=clip, velocity=velocity)
                         records.append(
-                            ClipRecord(name, action, last_kinds[actor_id], scenario.name, seed, actor_id, frame.step)
+                            ClipRecord(name, action, last.kinds[actor_id], scenario.name, seed, actor_id, frame.step)
                         )
             simulator.advance(*simulator.autopilot_command())
     with (out / "clips.csv").open("w", newline="") as handle:

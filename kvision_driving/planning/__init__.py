@@ -1,0 +1,1 @@
+"""ROS-free planning: occupancy from painted points, behaviour decisions, Frenet trajectory sampling, watchdog."""

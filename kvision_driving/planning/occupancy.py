@@ -1,0 +1,93 @@
+"""An ego-centred occupancy grid from painted lidar points: road free, the rest of the world occupied.
+
+Cells: -1 unknown (no point fell there), 0 free (road), 100 occupied: a point of a static class
+standing above the ground (buildings, poles, vegetation, fences...), an unlabelled point standing
+above the ground (an unclassified obstacle), or ground that is not drivable (sidewalk, terrain).
+Road users (people, vehicles) are left out: they move, and the planner checks them through their
+predicted paths instead. The grid is axis-aligned with the map and centred on ego, so RViz draws
+it without a rotation and the planner looks cells up directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import ndimage
+
+from kvision_driving.core.labels import IGNORE, TRAIN_ID
+
+FREE, OCCUPIED, UNKNOWN = 0, 100, -1
+DRIVABLE = np.array([TRAIN_ID["road"]])
+NOT_DRIVABLE_GROUND = np.array([TRAIN_ID["sidewalk"], TRAIN_ID["terrain"]])
+STATIC_OBSTACLES = np.array(
+    [TRAIN_ID[name] for name in ("building", "wall", "fence", "pole", "traffic light", "traffic sign", "vegetation")]
+)
+ROAD_USERS = np.array(
+    [TRAIN_ID[name] for name in ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")]
+)
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    size_m: float = 80.0
+    resolution: float = 0.25
+    obstacle_min_height: float = 0.3  # above the ground: lower points are ground (kerbs, markings)
+    obstacle_max_height: float = 2.5  # above it: overhanging branches and signs that ego passes under
+
+
+@dataclass(frozen=True)
+class OccupancyGrid:
+    cells: NDArray[np.int8]  # (rows = y, cols = x)
+    origin: NDArray[np.float64]  # map xy of cell (0, 0)'s corner
+    resolution: float
+    clearance: NDArray[np.float32]  # metres from each cell to the nearest occupied cell
+
+    def lookup_clearance(self, xy: NDArray[np.floating]) -> NDArray[np.float32]:
+        """Distance to the nearest occupied cell at map points (..., 2); outside the grid: infinity."""
+        index = np.floor((np.asarray(xy) - self.origin) / self.resolution).astype(np.int64)
+        rows, cols = self.cells.shape
+        inside = (index[..., 0] >= 0) & (index[..., 0] < cols) & (index[..., 1] >= 0) & (index[..., 1] < rows)
+        out = np.full(index.shape[:-1], np.inf, dtype=np.float32)
+        out[inside] = self.clearance[index[..., 1][inside], index[..., 0][inside]]
+        return out
+
+    def occupied_share(self) -> float:
+        return float(np.mean(self.cells == OCCUPIED))
+
+
+def build_grid(
+    points_map: NDArray[np.floating],
+    labels: NDArray[np.integer],
+    ground_z: float,
+    centre: NDArray[np.floating],
+    spec: GridSpec = GridSpec(),
+) -> OccupancyGrid:
+    """Rasterise painted points (map frame, (N, 3), labels as Cityscapes train ids or 255 unlabelled) around
+    ``centre``; ``ground_z`` is the ground's height in map (ego's base_link z)."""
+    cells_per_side = round(spec.size_m / spec.resolution)
+    origin = np.asarray(centre, dtype=np.float64)[:2] - spec.size_m / 2
+    points = np.asarray(points_map, dtype=np.float64)
+    labels = np.asarray(labels)
+    finite = np.all(np.isfinite(points), axis=1)
+    points, labels = points[finite], labels[finite]
+    index = np.floor((points[:, :2] - origin) / spec.resolution).astype(np.int64)
+    inside = np.all((index >= 0) & (index < cells_per_side), axis=1)
+    index, labels, height = index[inside], labels[inside], points[inside, 2] - ground_z
+    flat = index[:, 1] * cells_per_side + index[:, 0]
+    standing = (height >= spec.obstacle_min_height) & (height <= spec.obstacle_max_height)
+    free = np.isin(labels, DRIVABLE) & ~standing
+    occupied = (np.isin(labels, STATIC_OBSTACLES) & standing) | ((labels == IGNORE) & standing)
+    occupied |= np.isin(labels, NOT_DRIVABLE_GROUND) & ~standing
+    cells = np.full(cells_per_side * cells_per_side, UNKNOWN, dtype=np.int8)
+    cells[flat[free]] = FREE
+    cells[flat[occupied]] = OCCUPIED  # occupied wins over free in a shared cell
+    cells = cells.reshape(cells_per_side, cells_per_side)
+    blocked = cells == OCCUPIED
+    clearance = (
+        ndimage.distance_transform_edt(~blocked).astype(np.float32) * spec.resolution
+        if blocked.any()
+        else np.full(cells.shape, np.inf, dtype=np.float32)
+    )
+    return OccupancyGrid(cells, origin, spec.resolution, clearance)

@@ -1,0 +1,506 @@
+"""The planner: an explainable behaviour layer over Frenet trajectory sampling, checked against every
+predicted path and the occupancy grid.
+
+One cycle, top to bottom:
+
+1. Put ego and every road user's hypotheses in the route's Frenet frame; read the recognised actions
+   (a crossing pedestrian or a vehicle signalling into our lane constrains us before its predicted
+   path says so; a braking lead gets a longer time gap).
+2. Lateral targets: the lane centre, where ego is now, and when a stationary object blocks our lane,
+   the adjacent lanes (pass).
+3. Speed profiles per lateral target: IDM against the leads in that corridor over time, a more
+   cautious IDM, cruise, and stops of increasing firmness; jerk- and acceleration-limited.
+4. Every candidate is swept against every hypothesis (time-aligned, with margins) and the grid;
+   collision-free ones are ranked by cost (safety, progress, comfort, lane centring); if none is free,
+   the one that collides latest, braking hardest, is taken: an emergency stop.
+5. The behaviour is named from what constrained the chosen candidate, with the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kvision_driving.planning.frenet import FrenetFrame
+from kvision_driving.planning.occupancy import OccupancyGrid
+from kvision_driving.planning.profiles import idm_accel, integrate_speed, quintic_lateral
+from kvision_driving.planning.scene import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState, RoadUser
+
+
+class Behaviour(Enum):
+    CRUISE = "cruise"
+    FOLLOW = "follow"
+    STOP_FOR_OBSTACLE = "stop_for_obstacle"
+    YIELD_PEDESTRIAN = "yield_pedestrian"
+    PASS_BLOCKED_LANE = "pass_blocked_lane"
+    EMERGENCY_STOP = "emergency_stop"
+    SAFE_STOP = "safe_stop"  # the watchdog's controlled stop: inputs stale or a node in error
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    horizon_s: float = 5.0
+    dt: float = 0.1
+    cruise_speed: float = 11.0
+    lane_width: float = 3.5
+    pass_left: bool = True
+    pass_right: bool = True
+    lane_change_s: float = 3.0
+    comfort_accel: float = 2.0
+    comfort_decel: float = 3.0  # beyond it only in a declared emergency
+    max_decel: float = 8.0
+    comfort_jerk: float = 4.0
+    emergency_jerk: float = 30.0
+    time_gap: float = 1.5
+    braking_lead_time_gap: float = 2.5
+    standstill_gap: float = 4.0  # bumper to bumper when stopped behind something
+    pedestrian_stop_gap: float = 5.0
+    vehicle_margin: float = 0.3  # clearance to keep beyond the footprints' circles
+    pedestrian_margin: float = 0.8
+    static_margin: float = 0.3
+    blocked_speed: float = 0.5  # a vehicle slower than this in our lane blocks it
+    pass_lookahead: float = 60.0
+    crossing_lookahead: float = 45.0
+    min_path_confidence: float = 0.1
+    ego_length: float = EGO_LENGTH
+    ego_width: float = EGO_WIDTH
+    rear_axle_to_centre: float = REAR_AXLE_TO_CENTRE
+
+
+@dataclass
+class Plan:
+    """A timed trajectory of base_link in map, the behaviour that chose it and why."""
+
+    t: NDArray[np.float64]  # (K,) seconds from the plan's stamp
+    xy: NDArray[np.float64]  # (K, 2)
+    yaw: NDArray[np.float64]  # (K,)
+    v: NDArray[np.float64]  # (K,)
+    a: NDArray[np.float64]  # (K,)
+    behaviour: Behaviour
+    reason: str
+    min_clearance: float = np.inf
+    candidates: int = 0
+    collision_free: int = 0
+    constraint_id: str = ""
+    lateral_target: float = 0.0
+    profile: str = ""  # which speed profile won: idm, idm_cautious, cruise, hold, stop_<decel>
+
+
+@dataclass
+class _Obstacle:
+    """One hypothesis of one road user in Frenet coordinates over the horizon (or a virtual one)."""
+
+    user: RoadUser
+    s: NDArray[np.float64]  # (K,)
+    d: NDArray[np.float64]  # (K,)
+    xy: NDArray[np.float64]  # (K, 2)
+    yaw: NDArray[np.float64]  # (K,)
+    speed_s: NDArray[np.float64]  # (K,) along the route
+    margin: float
+    corridor: bool = False  # virtual: in every corridor (an announced crossing or cut-in)
+
+
+class Planner:
+    def __init__(self, route_xy: NDArray[np.floating], config: PlannerConfig | None = None) -> None:
+        self.config = config or PlannerConfig()
+        self.frame = FrenetFrame(route_xy)
+        self.times = np.arange(round(self.config.horizon_s / self.config.dt) + 1) * self.config.dt
+
+    # --- 1. the scene in the route's frame ---------------------------------------------------------
+
+    def _obstacles(self, ego_s: float, users: list[RoadUser]) -> list[_Obstacle]:
+        config, times = self.config, self.times
+        out = []
+        for user in users:
+            margin = config.pedestrian_margin if user.is_pedestrian else config.vehicle_margin
+            for _, xy, yaw in user.positions(times, config.min_path_confidence):
+                s, d = self.frame.to_frenet(xy)
+                if np.all(s < ego_s - 30.0) or np.all(np.abs(d) > 3 * config.lane_width):
+                    continue  # far behind or far off the road: cannot meet us within the horizon
+                speed_s = np.gradient(s, config.dt)
+                out.append(_Obstacle(user, s, d, xy, yaw, speed_s, margin))
+            announced = self._announced(ego_s, user)
+            if announced is not None:
+                out.append(announced)
+        return out
+
+    def _announced(self, ego_s: float, user: RoadUser) -> _Obstacle | None:
+        """A virtual obstacle in our corridor for what an action announces before a path shows it: a
+        pedestrian crossing (held where it stands, across our lane), a vehicle beside us signalling
+        towards our lane (kept at its speed)."""
+        config = self.config
+        s0, d0 = (float(value[0]) for value in self.frame.to_frenet(user.xy[None]))
+        ahead = s0 - ego_s
+        k = len(self.times)
+        if user.is_pedestrian and user.action == "crossing" and 0.0 < ahead < config.crossing_lookahead:
+            s = np.full(k, s0)
+            speed = np.zeros(k)
+        elif (
+            not user.is_pedestrian
+            and -5.0 < ahead < config.pass_lookahead
+            and config.lane_width * 0.5 < abs(d0) < config.lane_width * 1.6
+            and ((user.action == "signal_right" and d0 > 0) or (user.action == "signal_left" and d0 < 0))
+        ):
+            heading = self.frame.heading_at(s0)
+            speed_along = user.speed * float(np.cos(user.yaw - heading))
+            s = s0 + speed_along * self.times
+            speed = np.full(k, speed_along)
+        else:
+            return None
+        xy, yaw = self.frame.to_cartesian(s, np.zeros(k))
+        margin = config.pedestrian_margin if user.is_pedestrian else config.vehicle_margin
+        return _Obstacle(user, s, np.zeros(k), xy, yaw, speed, margin, corridor=True)
+
+    # --- 2. + 3. candidates --------------------------------------------------------------------------
+
+    def _lateral_targets(self, ego_d: float, blocker: _Obstacle | None) -> list[float]:
+        config = self.config
+        targets = [0.0]
+        if abs(ego_d) > 0.5:
+            targets.append(round(ego_d / 0.25) * 0.25)  # hold where we are (mid-pass)
+        if blocker is not None:
+            if config.pass_left:
+                targets.append(config.lane_width)
+            if config.pass_right:
+                targets.append(-config.lane_width)
+        return list(dict.fromkeys(targets))
+
+    def _in_corridor(self, d_ego: NDArray, obstacle: _Obstacle) -> NDArray[np.bool_]:
+        """(C, K): where the obstacle overlaps the corridor of each lateral profile."""
+        if obstacle.corridor:
+            return np.ones(d_ego.shape, dtype=bool)
+        half = (self.config.ego_width + obstacle.user.width) / 2 + obstacle.margin
+        return np.abs(obstacle.d[None, :] - d_ego) < half
+
+    def _idm_profiles(
+        self, ego: EgoState, ego_s: float, d_profiles: NDArray, obstacles: list[_Obstacle]
+    ) -> tuple[NDArray, NDArray, NDArray, NDArray, list[str]]:
+        """IDM closed against the leads of each lateral profile's corridor over time, normal and cautious:
+        (s, v, a (C, K), lateral index (C,), kinds), all candidates and obstacles at once."""
+        config, dt, steps = self.config, self.config.dt, len(self.times)
+        variants = (("idm", 1.0), ("idm_cautious", 1.6))
+        lateral_index = np.repeat(np.arange(len(d_profiles)), len(variants))
+        gap_scale = np.tile([scale for _, scale in variants], len(d_profiles))
+        count = len(lateral_index)
+        front = config.rear_axle_to_centre + config.ego_length / 2
+        if obstacles:
+            in_corridor = np.stack([self._in_corridor(d_profiles, o) for o in obstacles], axis=1)[lateral_index]
+            half = np.array([o.user.width / 2 if o.user.is_pedestrian else o.user.length / 2 for o in obstacles])
+            rear = np.stack([o.s for o in obstacles]) - half[:, None]  # (O, K)
+            rear -= np.array(
+                [config.pedestrian_stop_gap - config.standstill_gap if o.user.is_pedestrian else 0.0 for o in obstacles]
+            )[:, None]
+            lead_speed = np.stack([np.maximum(o.speed_s, 0.0) for o in obstacles])
+            gap_time = np.array(
+                [config.braking_lead_time_gap if o.user.action == "braking" else config.time_gap for o in obstacles]
+            )
+        s, v, a = np.zeros((count, steps)), np.zeros((count, steps)), np.zeros((count, steps))
+        v[:, 0], a[:, 0] = ego.v, ego.a
+        rows = np.arange(count)
+        for k in range(1, steps):
+            gap = np.full(count, np.inf)
+            speed = np.zeros(count)
+            time_gap = np.full(count, config.time_gap)
+            if obstacles:
+                gaps = rear[None, :, k - 1] - (ego_s + s[:, k - 1, None] + front)  # (C, O)
+                valid = in_corridor[:, :, k - 1] & (gaps > -(half[None, :] + config.ego_length))
+                gaps = np.where(valid, gaps, np.inf)
+                nearest = np.argmin(gaps, axis=1)
+                gap = gaps[rows, nearest]
+                speed = np.where(np.isfinite(gap), lead_speed[nearest, k - 1], 0.0)
+                time_gap = np.where(np.isfinite(gap), gap_time[nearest], config.time_gap)
+            wanted = idm_accel(
+                v[:, k - 1],
+                gap,
+                speed,
+                config.cruise_speed,
+                time_gap * gap_scale,
+                config.standstill_gap,
+                config.comfort_accel,
+                config.comfort_decel,
+            )
+            wanted = np.clip(wanted, -config.max_decel, config.comfort_accel)
+            jerk = np.where(wanted < -config.comfort_decel, config.emergency_jerk, config.comfort_jerk) * dt
+            a[:, k] = a[:, k - 1] + np.clip(wanted - a[:, k - 1], -jerk, jerk)
+            v[:, k] = np.maximum(v[:, k - 1] + a[:, k] * dt, 0.0)
+            a[:, k] = np.where(v[:, k] <= 0.0, 0.0, a[:, k])
+            s[:, k] = s[:, k - 1] + 0.5 * (v[:, k - 1] + v[:, k]) * dt
+        kinds = [name for _ in d_profiles for name, _ in variants]
+        return s, v, a, lateral_index, kinds
+
+    def _open_loop_profiles(
+        self, ego: EgoState, lateral_count: int
+    ) -> tuple[NDArray, NDArray, NDArray, NDArray, list[str]]:
+        """Cruise, hold speed and stops of increasing firmness, for every lateral profile."""
+        config, steps = self.config, len(self.times)
+        decels = (1.5, config.comfort_decel, 5.0, config.max_decel)
+        towards_cruise = config.comfort_accel if ego.v < config.cruise_speed else -1.0
+        desired = np.stack([np.full(steps, towards_cruise), np.zeros(steps), *(np.full(steps, -x) for x in decels)])
+        jerks = np.array([config.comfort_jerk] * 4 + [config.emergency_jerk] * (len(decels) - 2))
+        s, v, a = integrate_speed(ego.v, ego.a, desired, config.dt, jerks, (-config.max_decel, config.comfort_accel))
+        if ego.v < config.cruise_speed:  # cruise: stop accelerating at the cruise speed
+            reached = v[0] >= config.cruise_speed
+            v[0] = np.minimum(v[0], config.cruise_speed)
+            a[0] = np.where(reached, 0.0, a[0])
+            s[0] = np.concatenate([[0.0], np.cumsum(0.5 * (v[0, 1:] + v[0, :-1]) * config.dt)])
+        kinds = ["cruise", "hold", *(f"stop_{x:g}" for x in decels)]
+        tile = (lateral_count, 1)
+        return (
+            np.tile(s, tile),
+            np.tile(v, tile),
+            np.tile(a, tile),
+            np.repeat(np.arange(lateral_count), len(kinds)),
+            kinds * lateral_count,
+        )
+
+    # --- 4. sweep and rank -------------------------------------------------------------------------------
+
+    def _footprint(self, xy: NDArray, yaw: NDArray) -> NDArray[np.float64]:
+        """Centres of the three circles covering ego's box, (..., 3, 2), from base_link poses."""
+        config = self.config
+        offsets = config.rear_axle_to_centre + np.array([-1.0, 0.0, 1.0]) * config.ego_length / 3
+        heading = np.stack([np.cos(yaw), np.sin(yaw)], axis=-1)
+        return xy[..., None, :] + offsets[:, None] * heading[..., None, :]
+
+    def _clearances(
+        self, xy: NDArray, yaw: NDArray, front_s: NDArray, obstacles: list[_Obstacle]
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """(C, K) clearance to the nearest obstacle beyond its margin (negative: too close) and which one."""
+        config = self.config
+        count, steps = front_s.shape
+        ego_radius = float(np.hypot(config.ego_width / 2, config.ego_length / 6))
+        ego_circles = self._footprint(xy, yaw)  # (C, K, 3, 2)
+        best = np.full((count, steps), np.inf)
+        which = np.full((count, steps), -1, dtype=np.int64)
+        ego_centres = ego_circles[:, :, 1, :]
+        for index, obstacle in enumerate(obstacles):
+            user = obstacle.user
+            if not obstacle.corridor and np.min(np.linalg.norm(ego_centres - obstacle.xy[None], axis=-1)) > 12.0:
+                continue  # never within reach of any candidate
+            if obstacle.corridor:  # announced: keep behind it along the route, whatever the lateral offset
+                clearance = obstacle.s[None, :] - user.width / 2 - front_s - obstacle.margin
+            else:
+                if user.is_pedestrian or user.length <= user.width * 1.5:
+                    centres, radius = obstacle.xy[:, None, :], max(user.length, user.width) / 2
+                else:
+                    offsets = np.array([-1.0, 0.0, 1.0]) * user.length / 3
+                    heading = np.stack([np.cos(obstacle.yaw), np.sin(obstacle.yaw)], axis=-1)
+                    centres = obstacle.xy[:, None, :] + offsets[:, None] * heading[:, None, :]
+                    radius = float(np.hypot(user.width / 2, user.length / 6))
+                distance = np.linalg.norm(ego_circles[:, :, :, None, :] - centres[None, :, None, :, :], axis=-1)
+                clearance = distance.min(axis=(2, 3)) - ego_radius - radius - obstacle.margin
+            closer = clearance < best
+            best = np.where(closer, clearance, best)
+            which = np.where(closer, index, which)
+        return best, which
+
+    def plan(self, ego: EgoState, users: list[RoadUser], grid: OccupancyGrid | None = None) -> Plan:
+        config, times, dt = self.config, self.times, self.config.dt
+        (ego_s,), (ego_d,) = self.frame.to_frenet(ego.xy[None])
+        ego_s, ego_d = float(ego_s), float(ego_d)
+        obstacles = self._obstacles(ego_s, users)
+        obstacles.append(self._route_end())
+        blocker = self._blocker(ego_s, obstacles)
+        targets = self._lateral_targets(ego_d, blocker)
+        heading_error = float(np.angle(np.exp(1j * (ego.yaw - self.frame.heading_at(ego_s)))))
+        durations = [
+            max(1.5, config.lane_change_s * min(abs(target - ego_d) / config.lane_width, 1.0)) for target in targets
+        ]
+        d_profiles = quintic_lateral(
+            ego_d, ego.v * np.sin(heading_error), np.array(targets), np.array(durations), times
+        )
+        idm = self._idm_profiles(ego, ego_s, d_profiles, obstacles)
+        open_loop = self._open_loop_profiles(ego, len(targets))
+        s = np.concatenate([idm[0], open_loop[0]])
+        v = np.concatenate([idm[1], open_loop[1]])
+        a = np.concatenate([idm[2], open_loop[2]])
+        lateral = np.concatenate([idm[3], open_loop[3]])
+        kinds = idm[4] + open_loop[4]
+        d = d_profiles[lateral]
+        xy, route_heading = self.frame.to_cartesian(ego_s + s, d)
+        slope = np.gradient(d, axis=1) / np.maximum(np.gradient(s, axis=1), 1e-3)
+        yaw = route_heading + np.arctan(np.where(v > 0.1, slope, 0.0))
+        yaw[:, 0] = ego.yaw
+        front_s = ego_s + s + config.rear_axle_to_centre + config.ego_length / 2
+        clearance, which = self._clearances(xy, yaw, front_s, obstacles)
+        if grid is not None:
+            ego_radius = float(np.hypot(config.ego_width / 2, config.ego_length / 6))
+            static = grid.lookup_clearance(self._footprint(xy, yaw)).min(axis=2) - ego_radius - config.static_margin
+            static[:, 0] = np.inf  # where ego is now is not a choice; a phantom there must not freeze it
+            which = np.where(static < clearance, -2, which)
+            clearance = np.minimum(clearance, static)
+        headway = self._headway_deficit(ego_s, s, v, d_profiles, lateral, obstacles)
+        moving = v > 0.05
+        collides = (clearance < 0) & (moving | (np.arange(len(times)) == 0))
+        feasible = ~collides.any(axis=1)
+        jerk = np.abs(np.diff(a, axis=1)) / dt
+        cost = (
+            -10.0 * s[:, -1] / max(config.cruise_speed * config.horizon_s, 1.0)
+            + 0.5 * np.abs(a).max(axis=1)
+            + 0.05 * jerk.max(axis=1)
+            + 2.0 * np.abs(np.array(targets))[lateral] / config.lane_width
+            + 1.0 * np.abs(np.array(targets)[lateral] - ego_d) / config.lane_width
+            + 0.3 * (np.array(targets)[lateral] < -0.5)  # overtake on the left when both are free
+            + 2.0 * np.sum(np.exp(-np.maximum(clearance, 0.0)), axis=1) * dt
+            + 20.0 * np.maximum(-a.min(axis=1) - config.comfort_decel, 0.0)
+            + 5.0 * headway
+        )
+        culprit = None
+        if feasible.any():
+            chosen = int(np.argmin(np.where(feasible, cost, np.inf)))
+        else:  # nothing is free: collide as late as possible, braking as hard as we can
+            first = collides.argmax(axis=1)
+            chosen = int(np.lexsort((a.min(axis=1), -first))[0])
+            culprit = int(which[chosen, first[chosen]])
+        plan = Plan(
+            t=times.copy(),
+            xy=xy[chosen],
+            yaw=yaw[chosen],
+            v=v[chosen],
+            a=a[chosen],
+            behaviour=Behaviour.CRUISE,
+            reason="",
+            min_clearance=float(clearance[chosen].min()),
+            candidates=len(s),
+            collision_free=int(feasible.sum()),
+            lateral_target=targets[lateral[chosen]],
+            profile=kinds[chosen],
+        )
+        grid_blocked = bool(np.any(collides & (which == -2)))
+        self._explain(plan, ego_s, culprit, obstacles, blocker, grid_blocked)
+        return plan
+
+    def _headway_deficit(
+        self, ego_s: float, s: NDArray, v: NDArray, d_profiles: NDArray, lateral: NDArray, obstacles: list[_Obstacle]
+    ) -> NDArray[np.float64]:
+        """(C,) how far each candidate closes in below the time gap on what is ahead in its corridor, as
+        the time-integrated shortfall relative to the wanted gap (0: never closer than wanted)."""
+        config = self.config
+        front = ego_s + s + config.rear_axle_to_centre + config.ego_length / 2  # (C, K)
+        wanted = config.standstill_gap + v * config.time_gap
+        deficit = np.zeros(s.shape)
+        for obstacle in obstacles:
+            if obstacle.user.kind == "route_end":
+                continue
+            half = obstacle.user.width / 2 if obstacle.user.is_pedestrian else obstacle.user.length / 2
+            gap = obstacle.s[None, :] - half - front
+            ahead = self._in_corridor(d_profiles, obstacle)[lateral] & (gap > -half - config.ego_length)
+            deficit = np.maximum(deficit, np.where(ahead, np.clip((wanted - gap) / wanted, 0.0, 1.0), 0.0))
+        return deficit.sum(axis=1) * config.dt
+
+    def _route_end(self) -> _Obstacle:
+        """The end of the route as an obstacle: ego stops before it instead of driving off its end."""
+        k = len(self.times)
+        s = np.full(k, self.frame.length)
+        xy, yaw = self.frame.to_cartesian(s, np.zeros(k))
+        end = RoadUser("route_end", "route_end", xy[0], float(yaw[0]), 0.1, 0.1, 0.0)
+        return _Obstacle(end, s, np.zeros(k), xy, yaw, np.zeros(k), 0.0, corridor=True)
+
+    def _blocker(self, ego_s: float, obstacles: list[_Obstacle]) -> _Obstacle | None:
+        """The nearest stationary vehicle in our lane ahead (or still beside us): worth passing."""
+        config = self.config
+        found = None
+        for obstacle in obstacles:
+            user = obstacle.user
+            if obstacle.corridor or user.is_pedestrian or abs(user.speed) >= config.blocked_speed:
+                continue
+            ahead = obstacle.s[0] - ego_s
+            in_lane = -15.0 < ahead < config.pass_lookahead and abs(obstacle.d[0]) < config.lane_width / 2
+            if in_lane and (found is None or obstacle.s[0] < found.s[0]):
+                found = obstacle
+        return found
+
+    # --- 5. explain --------------------------------------------------------------------------------------
+
+    def _explain(
+        self,
+        plan: Plan,
+        ego_s: float,
+        culprit: int | None,
+        obstacles: list[_Obstacle],
+        blocker: _Obstacle | None,
+        grid_blocked: bool,
+    ) -> None:
+        """Name the behaviour from what constrained the chosen candidate; ``culprit`` is the obstacle it
+        collides with first when nothing was free (-2: the grid); ``grid_blocked``: the grid ruled out
+        some candidates."""
+        config = self.config
+        constraint = self._constraint(ego_s, plan, obstacles)
+        plan.constraint_id = constraint.user.object_id if constraint is not None else ""
+        if culprit is not None:
+            if culprit == -2:
+                what = "a static obstacle"
+            else:
+                what = f"{obstacles[culprit].user.kind} {obstacles[culprit].user.object_id}"
+            plan.behaviour, plan.reason = Behaviour.EMERGENCY_STOP, f"no collision-free trajectory: {what}"
+            return
+        if plan.a.min() < -config.comfort_decel - 0.1:
+            who = f"{constraint.user.kind} {constraint.user.object_id}" if constraint else "an obstacle"
+            plan.behaviour = Behaviour.EMERGENCY_STOP
+            plan.reason = f"braking at {-plan.a.min():.1f} m/s2 for {who}"
+            return
+        if abs(plan.lateral_target) > 0.5 and blocker is not None:
+            side = "left" if plan.lateral_target > 0 else "right"
+            plan.behaviour = Behaviour.PASS_BLOCKED_LANE
+            plan.reason = f"passing stationary {blocker.user.kind} {blocker.user.object_id} on the {side}"
+            plan.constraint_id = blocker.user.object_id
+            return
+        if constraint is None and grid_blocked and plan.v[-1] < plan.v[0] - 0.5:
+            plan.behaviour, plan.reason = Behaviour.STOP_FOR_OBSTACLE, "static obstacle ahead on the occupancy grid"
+            return
+        if constraint is None:
+            plan.behaviour, plan.reason = Behaviour.CRUISE, f"road clear, cruising at {config.cruise_speed:.1f} m/s"
+            return
+        user = constraint.user
+        gap = float(constraint.s[0] - ego_s - config.rear_axle_to_centre - config.ego_length / 2)
+        if user.is_pedestrian:
+            plan.behaviour = Behaviour.YIELD_PEDESTRIAN
+            plan.reason = f"pedestrian {user.object_id} {user.action} {gap:.0f} m ahead"
+        elif abs(constraint.speed_s[0]) < config.blocked_speed:
+            plan.behaviour = Behaviour.STOP_FOR_OBSTACLE
+            what = "end of route" if user.kind == "route_end" else f"stationary {user.kind} {user.object_id}"
+            suffix = "" if user.kind == "route_end" or blocker is None else ", no adjacent lane free to pass"
+            plan.reason = f"{what} {gap:.0f} m ahead{suffix}"
+        else:
+            plan.behaviour = Behaviour.FOLLOW
+            note = ""
+            if user.action == "braking":
+                note = " (braking: longer gap)"
+            elif constraint.corridor:
+                note = f" (cut-in: {user.action} into our lane)"
+            plan.reason = (
+                f"following {user.kind} {user.object_id} {gap:.0f} m ahead at {constraint.speed_s[0]:.1f} m/s{note}"
+            )
+
+    def _constraint(self, ego_s: float, plan: Plan, obstacles: list[_Obstacle]) -> _Obstacle | None:
+        """The nearest obstacle ahead in the chosen corridor within following range, if any."""
+        config = self.config
+        reach = max(30.0, plan.v[0] * config.time_gap * 3)
+        _, d_path = self.frame.to_frenet(plan.xy)
+        best, best_gap = None, np.inf
+        for obstacle in obstacles:
+            gap = obstacle.s[0] - ego_s
+            if -2.0 < gap < min(reach, best_gap) and np.any(self._in_corridor(d_path[None], obstacle)):
+                best, best_gap = obstacle, gap
+        return best
+
+    # --- the watchdog's stop -----------------------------------------------------------------------------
+
+    def stop_plan(self, ego: EgoState, reason: str, decel: float | None = None) -> Plan:
+        """A controlled stop in the lane ego is in: comfort deceleration (jerk-limited), holding the offset."""
+        config, times = self.config, self.times
+        decel = decel or config.comfort_decel
+        (ego_s,), (ego_d,) = self.frame.to_frenet(ego.xy[None])
+        s, v, a = integrate_speed(
+            ego.v,
+            ego.a,
+            np.full((1, len(times)), -decel),
+            config.dt,
+            config.comfort_jerk * 2,
+            (-config.max_decel, config.comfort_accel),
+        )
+        xy, heading = self.frame.to_cartesian(ego_s + s[0], np.full(len(times), ego_d))
+        return Plan(t=times.copy(), xy=xy, yaw=heading, v=v[0], a=a[0], behaviour=Behaviour.SAFE_STOP, reason=reason)

@@ -1,0 +1,171 @@
+"""The planner on hand-built scenes: each decision chosen for the right reason, and a trajectory that an
+independent oriented-box check finds collision-free against every hypothesis of every road user."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kvision_driving.core.boxes import box_corners, box_distance
+from kvision_driving.planning.occupancy import FREE, OCCUPIED, UNKNOWN, build_grid
+from kvision_driving.planning.planner import Behaviour, Plan, Planner, PlannerConfig
+from kvision_driving.planning.profiles import integrate_speed, quintic_lateral
+from kvision_driving.planning.scene import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState, PredictedPath, RoadUser
+
+LANE_Y = -1.75  # ego's lane centre on a road along +x (right-hand traffic, the oncoming lane at +1.75)
+ROUTE = np.stack([np.arange(-40.0, 400.0), np.full(440, LANE_Y)], axis=1)
+EGO = EgoState(40.0, LANE_Y, 0.0, 10.0)
+
+
+def road_user(
+    name: str, kind: str, x: float, y: float, yaw: float, speed: float, action: str = "moving", decel: float = 0.0
+) -> RoadUser:
+    """A road user with one 3 s hypothesis: constant heading, speed changing by ``decel`` down to a stop."""
+    length, width = (0.6, 0.6) if kind == "pedestrian" else (4.5, 1.8)
+    t = np.arange(31) * 0.1
+    along = speed * t - 0.5 * decel * t**2 if decel else speed * t
+    if decel:
+        stop = speed / decel
+        along = np.where(t < stop, along, speed * stop - 0.5 * decel * stop**2)
+    xy = np.stack([x + np.cos(yaw) * along, y + np.sin(yaw) * along], axis=1)
+    path = PredictedPath(xy, np.full(31, yaw), 0.1, 1.0)
+    return RoadUser(name, kind, np.array([x, y]), yaw, length, width, speed, action, (path,))
+
+
+def assert_collision_free(plan: Plan, users: list[RoadUser], margin: float = 0.2) -> None:
+    """Ego's box at every planned pose against each user's box at the same time (oriented boxes, SAT distance)."""
+    for k, time_s in enumerate(plan.t):
+        heading = np.array([np.cos(plan.yaw[k]), np.sin(plan.yaw[k])])
+        centre = plan.xy[k] + REAR_AXLE_TO_CENTRE * heading
+        ego_box = box_corners(centre[0], centre[1], plan.yaw[k], EGO_LENGTH, EGO_WIDTH)
+        for user in users:
+            for _, xy, yaw in user.positions(np.array([time_s]), 0.1):
+                other = box_corners(xy[0, 0], xy[0, 1], yaw[0], user.length, user.width)
+                distance = box_distance(ego_box, other)
+                assert distance > margin, f"{user.object_id} within {distance:.2f} m at t={time_s:.1f} s"
+
+
+@pytest.fixture(scope="module")
+def planner() -> Planner:
+    return Planner(ROUTE)
+
+
+def test_clear_road_cruises_in_lane(planner: Planner) -> None:
+    plan = planner.plan(EGO, [])
+    assert plan.behaviour is Behaviour.CRUISE
+    assert np.allclose(plan.xy[:, 1], LANE_Y, atol=0.05)
+    assert plan.v[-1] == pytest.approx(PlannerConfig().cruise_speed, abs=0.5)
+    assert np.all(np.diff(plan.t) > 0) and plan.t[-1] == pytest.approx(5.0)
+
+
+def test_braking_lead_is_followed_with_a_longer_gap(planner: Planner) -> None:
+    lead = road_user("lead", "car", 62.0, LANE_Y, 0.0, 8.0, action="braking", decel=3.0)
+    plan = planner.plan(EGO, [lead])
+    assert plan.behaviour is Behaviour.FOLLOW
+    assert "braking" in plan.reason and plan.constraint_id == "lead"
+    assert plan.v[-1] < 4.0  # slowing down with it
+    assert_collision_free(plan, [lead])
+    steady = planner.plan(EGO, [road_user("lead", "car", 62.0, LANE_Y, 0.0, 8.0, action="moving", decel=3.0)])
+    assert plan.xy[-1, 0] <= steady.xy[-1, 0] + 0.1  # the braking action makes it keep further back
+
+
+def test_cut_in_signalling_into_our_lane_is_followed_before_it_moves_over(planner: Planner) -> None:
+    # Beside us in the left lane, signalling right, its predicted path still straight: the action decides.
+    cutter = road_user("cutter", "car", 55.0, LANE_Y + 3.5, 0.0, 8.0, action="signal_right")
+    plan = planner.plan(EGO, [cutter])
+    assert plan.behaviour is Behaviour.FOLLOW
+    assert "cut-in" in plan.reason and plan.constraint_id == "cutter"
+    assert plan.v[-1] < EGO.v
+    assert_collision_free(plan, [cutter])
+    ignored = planner.plan(EGO, [road_user("cutter", "car", 55.0, LANE_Y + 3.5, 0.0, 8.0, action="moving")])
+    assert ignored.behaviour is Behaviour.CRUISE  # the same car without the signal does not constrain us
+
+
+def test_crossing_pedestrian_is_yielded_to(planner: Planner) -> None:
+    walker = road_user("walker", "pedestrian", 68.0, LANE_Y - 3.5, np.pi / 2, 1.4, action="crossing")
+    plan = planner.plan(EGO, [walker])
+    assert plan.behaviour is Behaviour.YIELD_PEDESTRIAN
+    assert plan.constraint_id == "walker"
+    front = plan.xy[-1, 0] + REAR_AXLE_TO_CENTRE + EGO_LENGTH / 2
+    assert plan.v[-1] < 0.1 and front < 68.0 - 2.0  # stopped short of where it crosses
+    assert plan.a.min() >= -PlannerConfig().comfort_decel - 1e-6
+    assert_collision_free(plan, [walker])
+
+
+def test_blocked_lane_is_passed_on_the_left_when_free(planner: Planner) -> None:
+    broken = road_user("broken", "car", 75.0, LANE_Y, 0.0, 0.0, action="hazard")
+    plan = planner.plan(EGO, [broken])
+    assert plan.behaviour is Behaviour.PASS_BLOCKED_LANE and "left" in plan.reason
+    assert plan.xy[-1, 1] == pytest.approx(LANE_Y + 3.5, abs=0.3)
+    assert_collision_free(plan, [broken])
+
+
+def test_blocked_lane_with_both_neighbours_busy_stops_behind(planner: Planner) -> None:
+    broken = road_user("broken", "car", 75.0, LANE_Y, 0.0, 0.0, action="hazard")
+    oncoming = road_user("oncoming", "car", 115.0, LANE_Y + 3.5, np.pi, 10.0)
+    right = road_user("right", "car", 45.0, LANE_Y - 3.5, 0.0, 10.0)
+    plan = planner.plan(EGO, [broken, oncoming, right])
+    assert plan.behaviour is Behaviour.STOP_FOR_OBSTACLE, plan.reason
+    assert plan.constraint_id == "broken" and "no adjacent lane free" in plan.reason
+    front = plan.xy[-1, 0] + REAR_AXLE_TO_CENTRE + EGO_LENGTH / 2
+    assert front < 75.0 - 2.25 - 2.0
+    assert_collision_free(plan, [broken, oncoming, right])
+
+
+def test_sudden_obstacle_is_an_emergency_stop(planner: Planner) -> None:
+    dropped = road_user("dropped", "car", 52.0, LANE_Y, 0.0, 0.0, action="stopped")
+    config = PlannerConfig(pass_left=False, pass_right=False)
+    plan = Planner(ROUTE, config).plan(EGO, [dropped])
+    assert plan.behaviour is Behaviour.EMERGENCY_STOP
+    assert plan.a.min() < -config.comfort_decel
+    assert plan.v[-1] == 0.0
+
+
+def test_static_obstacle_in_the_grid_is_respected(planner: Planner) -> None:
+    # A wall of painted "building" points across the lane 30 m ahead: no road user, only the grid.
+    ys = np.linspace(LANE_Y - 1.5, LANE_Y + 1.5, 30)
+    wall = np.stack([np.full(30, 70.0), ys, np.full(30, 1.0)], axis=1)
+    road = np.stack([np.linspace(40, 69, 200), np.full(200, LANE_Y), np.zeros(200)], axis=1)
+    points = np.concatenate([wall, road])
+    labels = np.concatenate([np.full(30, 2), np.zeros(200, dtype=int)])  # building, road
+    grid = build_grid(points, labels, ground_z=0.0, centre=EGO.xy)
+    plan = Planner(ROUTE, PlannerConfig(pass_left=False, pass_right=False)).plan(EGO, [], grid)
+    front = plan.xy[:, 0] + REAR_AXLE_TO_CENTRE + EGO_LENGTH / 2
+    assert front.max() < 70.0 - 0.3
+    assert plan.behaviour is not Behaviour.CRUISE
+
+
+def test_occupancy_grid_cells() -> None:
+    points = np.array([[5.0, 0.0, 0.0], [5.0, 2.0, 1.0], [6.0, 3.0, 0.0], [7.0, 0.0, 1.0], [8.0, 0.0, 1.0]])
+    labels = np.array([0, 2, 1, 13, 255])  # road, building, sidewalk, car (a road user), unlabelled standing
+    grid = build_grid(points, labels, ground_z=0.0, centre=np.zeros(2))
+    cell = lambda x, y: grid.cells[
+        int((y - grid.origin[1]) / grid.resolution), int((x - grid.origin[0]) / grid.resolution)
+    ]  # noqa: E731
+    assert cell(5.0, 0.0) == FREE
+    assert cell(5.0, 2.0) == OCCUPIED and cell(6.0, 3.0) == OCCUPIED and cell(8.0, 0.0) == OCCUPIED
+    assert cell(7.0, 0.0) == UNKNOWN  # cars are predicted objects, not grid cells
+    assert cell(-20.0, 10.0) == UNKNOWN
+    assert grid.lookup_clearance(np.array([[5.0, 1.0]]))[0] == pytest.approx(1.0, abs=0.3)
+    assert np.isinf(grid.lookup_clearance(np.array([[500.0, 0.0]]))[0])
+
+
+def test_lateral_profile_meets_its_boundary_conditions() -> None:
+    times = np.arange(51) * 0.1
+    d = quintic_lateral(0.4, 0.5, np.array([3.5, 0.0]), np.array([3.0, 2.0]), times)
+    assert d[:, 0] == pytest.approx([0.4, 0.4])
+    assert d[0, 30:] == pytest.approx(np.full(21, 3.5)) and d[1, 20:] == pytest.approx(np.zeros(31), abs=1e-9)
+    assert (d[0, 1] - d[0, 0]) / 0.1 == pytest.approx(0.5, abs=0.05)  # starts with the given lateral rate
+
+
+def test_speed_integration_respects_jerk_and_never_reverses() -> None:
+    s, v, a = integrate_speed(5.0, 0.0, np.full((1, 51), -8.0), 0.1, 4.0, (-8.0, 2.0))
+    assert np.all(np.abs(np.diff(a[0])) <= 0.4 + 1e-9) or v[0, -1] == 0.0
+    assert np.all(v >= 0) and np.all(np.diff(s[0]) >= 0) and v[0, -1] == 0.0
+
+
+def test_watchdog_stop_is_controlled(planner: Planner) -> None:
+    plan = planner.stop_plan(EGO, "perception stale")
+    assert plan.behaviour is Behaviour.SAFE_STOP and plan.reason == "perception stale"
+    assert plan.v[-1] == 0.0 and plan.a.min() >= -PlannerConfig().comfort_decel - 1e-6
+    assert np.allclose(plan.xy[:, 1], LANE_Y, atol=0.05)
