@@ -9,7 +9,9 @@ PACKAGE = "kvision_driving"
 
 # Executables: each node's main(), the tools, and the kvision command.
 NODES = {
+    "action_node": "kvision_driving.nodes.action_node:main",
     "fusion_node": "kvision_driving.nodes.fusion_node:main",
+    "planning_node": "kvision_driving.nodes.planning_node:main",
     "segmentation_node": "kvision_driving.nodes.segmentation_node:main",
     "segmentation_baseline_node": "kvision_driving.nodes.segmentation_baseline_node:main",
     "sim_node": "kvision_driving.nodes.sim_node:main",

@@ -58,3 +58,21 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_file(FastSCNN().state_dict(), str(weights))
     export_segmentation(weights, folder / "segmentation.onnx", height=128, width=256, command="test")
     return folder / "segmentation.onnx"
+
+
+@pytest.fixture(scope="session")
+def tiny_action_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised streaming action network exported like the shipped one."""
+    import torch
+    from safetensors.torch import save_file
+
+    from kvision_driving.core.actions import ACTIONS
+    from kvision_driving.nets.actions import ActionNet
+    from kvision_driving.nets.export import export_actions
+
+    folder = tmp_path_factory.mktemp("action_model")
+    torch.manual_seed(0)
+    weights = folder / "weights.safetensors"
+    save_file(ActionNet(len(ACTIONS)).state_dict(), str(weights))
+    export_actions(weights, folder / "actions.onnx", command="test")
+    return folder / "actions.onnx"

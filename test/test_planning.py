@@ -139,9 +139,10 @@ def test_occupancy_grid_cells() -> None:
     points = np.array([[5.0, 0.0, 0.0], [5.0, 2.0, 1.0], [6.0, 3.0, 0.0], [7.0, 0.0, 1.0], [8.0, 0.0, 1.0]])
     labels = np.array([0, 2, 1, 13, 255])  # road, building, sidewalk, car (a road user), unlabelled standing
     grid = build_grid(points, labels, ground_z=0.0, centre=np.zeros(2))
-    cell = lambda x, y: grid.cells[
-        int((y - grid.origin[1]) / grid.resolution), int((x - grid.origin[0]) / grid.resolution)
-    ]  # noqa: E731
+
+    def cell(x: float, y: float) -> int:
+        return int(grid.cells[int((y - grid.origin[1]) / grid.resolution), int((x - grid.origin[0]) / grid.resolution)])
+
     assert cell(5.0, 0.0) == FREE
     assert cell(5.0, 2.0) == OCCUPIED and cell(6.0, 3.0) == OCCUPIED and cell(8.0, 0.0) == OCCUPIED
     assert cell(7.0, 0.0) == UNKNOWN  # cars are predicted objects, not grid cells

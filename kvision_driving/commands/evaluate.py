@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kvision_driving.commands import CliError, write_json
+
+if TYPE_CHECKING:
+    from kvision_driving.perception.clips import ActionRecogniser
 
 
 def fusion(args: argparse.Namespace) -> int:
@@ -45,6 +49,86 @@ def segmentation(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recogniser(model: Path, backend: str) -> ActionRecogniser:
+    from kvision_driving.inference.backends import BackendUnavailableError, create_backend
+    from kvision_driving.inference.model_card import ModelIntegrityError
+    from kvision_driving.perception.clips import ActionRecogniser
+
+    try:
+        choice = create_backend(model, backend)
+        return ActionRecogniser(choice.backend, choice.card)
+    except (ModelIntegrityError, BackendUnavailableError, ValueError) as error:
+        raise CliError(f"model {model}: {error}") from error
+
+
+def _bag_error(bag: Path, error: Exception) -> CliError:
+    return CliError(f"{bag} lacks what the evaluation needs ({error}): record it with kvision sim record")
+
+
+def actions(args: argparse.Namespace) -> int:
+    from kvision_driving.eval.actions import evaluate_actions
+
+    if not args.bag.exists():
+        raise CliError(f"bag {args.bag} not found")
+    recogniser = _recogniser(args.model, args.backend)
+    try:
+        result = evaluate_actions(args.bag, recogniser)
+    except (KeyError, LookupError) as error:
+        raise _bag_error(args.bag, error) from error
+    if args.png is not None:
+        import numpy as np
+
+        from kvision_driving.nets.plots import plot_confusion
+
+        confusion = np.array(result["confusion"])
+        present = np.flatnonzero(confusion.sum(1) + confusion.sum(0) > 0)
+        names = [result["classes"][c] for c in present]
+        plot_confusion(confusion[np.ix_(present, present)], names, f"Actions on {args.bag.name}", args.png)
+    write_json(result, args.out)
+    return 0
+
+
+def prediction(args: argparse.Namespace) -> int:
+    from kvision_driving.eval.actions import evaluate_prediction
+
+    if not args.bag.exists():
+        raise CliError(f"bag {args.bag} not found")
+    recogniser = None if args.actions == "ground-truth" else _recogniser(args.model, args.backend)
+    try:
+        result = evaluate_prediction(args.bag, recogniser)
+    except (KeyError, LookupError) as error:
+        raise _bag_error(args.bag, error) from error
+    write_json(result, args.out)
+    return 0
+
+
+def closed_loop(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from kvision_driving.commands.sim import scenarios_from
+    from kvision_driving.ros.stack import results_table, run_closed_loop
+
+    runs = []
+    names = [scenario.name for scenario in scenarios_from(args.scenario)]
+    for name in tqdm(names, desc=f"closed loop ({args.perception})", unit="scenario"):
+        try:
+            runs.append(
+                run_closed_loop(name, args.perception, args.out, args.seed, args.duration, backend=args.backend)
+            )
+        except RuntimeError as error:
+            raise CliError(str(error)) from error
+    table = results_table(runs)
+    (args.out / "results.md").write_text(table)
+    write_json(
+        [{"mode": run.mode, "wall_s": round(run.wall_s, 1), **run.results} for run in runs], args.out / "results.json"
+    )
+    print(table)
+    failed = [run.scenario for run in runs if not run.results["success"]]
+    if failed:
+        raise CliError(f"failed: {', '.join(failed)}")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("eval", help="score perception against simulator ground truth (JSON)")
     kinds = evaluate.add_subparsers(dest="evaluation", metavar="WHAT")
@@ -67,3 +151,28 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--grid", type=Path, default=None, help="write a camera | truth | prediction PNG")
     parser.add_argument("--out", type=Path, default=None)
     parser.set_defaults(handler=segmentation)
+
+    parser = kinds.add_parser("actions", help="action accuracy, per-class recall, confusion on a simulator bag")
+    parser.add_argument("bag", type=Path, help="a bag from kvision sim record")
+    parser.add_argument("--model", type=Path, default=Path("models/actions.onnx"))
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--png", type=Path, default=None, help="write the confusion matrix")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.set_defaults(handler=actions)
+
+    parser = kinds.add_parser("prediction", help="ADE/FDE at 1, 2, 3 s vs a constant-velocity baseline")
+    parser.add_argument("bag", type=Path, help="a bag from kvision sim record")
+    parser.add_argument("--actions", choices=("recognised", "ground-truth"), default="recognised")
+    parser.add_argument("--model", type=Path, default=Path("models/actions.onnx"))
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.set_defaults(handler=prediction)
+
+    parser = kinds.add_parser("closed-loop", help="drive scenarios with the whole stack as processes, score them")
+    parser.add_argument("--scenario", default="all", help="name, comma list, or all")
+    parser.add_argument("--perception", choices=("full", "ground-truth"), default="full")
+    parser.add_argument("--seed", type=int, default=-1, help="-1: each scenario's own seed")
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds (0: each scenario's)")
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--out", type=Path, default=Path("closed_loop"))
+    parser.set_defaults(handler=closed_loop)

@@ -72,6 +72,9 @@ class PoseHistory:
         self._stamps.clear()
         self._poses.clear()
 
+    def latest_stamp_ns(self) -> int | None:
+        return self._stamps[-1] if self._stamps else None
+
     def add(self, stamp_ns: int, pose: Matrix4) -> None:
         if self._stamps and stamp_ns <= self._stamps[-1]:
             if stamp_ns < self._stamps[-1] - 1_000_000_000:  # time went back (bag loop): start over

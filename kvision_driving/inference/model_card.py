@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kvision_driving.resources import installed_path
+
 
 class ModelIntegrityError(RuntimeError):
     """A model file whose sha256 is not the one its card records, or a card that is missing or malformed."""
@@ -140,3 +142,8 @@ def card_markdown(card: ModelCard) -> str:
     if card.notes:
         lines += ["## Notes", "", card.notes, ""]
     return "\n".join(lines)
+
+
+def shipped_model(file_name: str) -> Path:
+    """``models/<file_name>`` of the source tree, else of the installed package's share folder."""
+    return installed_path("models", file_name)

@@ -16,9 +16,8 @@ import torch.nn.functional as F  # noqa: N812
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from kvision_driving.inference.model_card import verified_card
+from kvision_driving.inference.model_card import shipped_model, verified_card
 from kvision_driving.nets.registry import build_exportable
-from kvision_driving.nodes.segmentation_node import default_model
 from kvision_driving.ros.node import KvisionNode, run_node
 from kvision_driving.ros.params import ParamSpec
 
@@ -28,7 +27,7 @@ PARAMS = (ParamSpec("model_path", "", "ONNX model whose card names the torch wei
 class SegmentationBaselineNode(KvisionNode):
     def __init__(self) -> None:
         super().__init__("segmentation_baseline_node", PARAMS)
-        model = Path(str(self.params["model_path"]) or default_model())
+        model = Path(str(self.params["model_path"]) or shipped_model("segmentation.onnx"))
         self.card = verified_card(model)
         spec = self.card.training["torch"]
         self.network = build_exportable(spec["architecture"], model.with_name(spec["weights"])).network.eval()

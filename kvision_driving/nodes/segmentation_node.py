@@ -10,26 +10,12 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import LabelInfo, VisionClass
 
 from kvision_driving.inference.backends import BACKENDS, PRECISIONS, BackendUnavailableError, create_backend
-from kvision_driving.inference.model_card import ModelIntegrityError
+from kvision_driving.inference.model_card import ModelIntegrityError, shipped_model
 from kvision_driving.perception.segmentation import Segmenter, to_rgb
 from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image
 from kvision_driving.ros.node import KvisionNode, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
-
-
-def default_model() -> str:
-    """models/segmentation.onnx of the source tree, else of the installed share folder."""
-    source = Path(__file__).resolve().parents[2] / "models" / "segmentation.onnx"
-    if source.exists():
-        return str(source)
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return str(Path(get_package_share_directory("kvision_driving")) / "models" / "segmentation.onnx")
-    except (LookupError, OSError, ValueError):
-        return str(source)
-
 
 PARAMS = (
     ParamSpec("model_path", "", "ONNX model with a .card.json beside it (empty: the shipped model)"),
@@ -46,7 +32,7 @@ PARAMS = (
 class SegmentationNode(KvisionNode):
     def __init__(self) -> None:
         super().__init__("segmentation_node", PARAMS)
-        model = Path(str(self.params["model_path"]) or default_model())
+        model = Path(str(self.params["model_path"]) or shipped_model("segmentation.onnx"))
         cache = str(self.params["engine_cache_dir"])
         try:
             choice = create_backend(

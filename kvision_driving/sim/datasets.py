@@ -16,6 +16,7 @@ from kvision_driving.core.boxes import box_corners_3d
 from kvision_driving.core.camera import project_box_to_image
 from kvision_driving.core.geometry import invert_transform, transform_points
 from kvision_driving.core.labels import LABEL_ID_TO_TRAIN_ID
+from kvision_driving.perception.clips import crop_square
 from kvision_driving.sim.scenario import Scenario
 from kvision_driving.sim.simulator import Simulator
 
@@ -69,23 +70,6 @@ class ClipRecord:
     seed: int
     actor_id: int
     step: int
-
-
-def crop_square(
-    image: NDArray[np.uint8], box: tuple[float, float, float, float], size: int, margin: float = 0.2
-) -> NDArray:
-    """A square crop around ``box`` with a relative margin, padded with black at the borders, resized."""
-    u0, v0, u1, v1 = box
-    side = max(u1 - u0, v1 - v0) * (1.0 + 2 * margin)
-    cu, cv = (u0 + u1) / 2, (v0 + v1) / 2
-    x0, y0 = round(cu - side / 2), round(cv - side / 2)
-    x1, y1 = x0 + max(round(side), 2), y0 + max(round(side), 2)
-    height, width = image.shape[:2]
-    crop = np.zeros((y1 - y0, x1 - x0, 3), dtype=np.uint8)
-    sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    if sx1 > sx0 and sy1 > sy0:
-        crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
-    return cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
 
 
 @dataclass(frozen=True)

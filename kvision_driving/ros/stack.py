@@ -1,0 +1,124 @@
+"""The stack's processes in one place, and a closed-loop run of them against the simulator.
+
+``full``: segmentation -> fusion -> action -> planning, every node a process, the simulator in
+lockstep waiting for each trajectory. ``ground-truth``: planning alone on the simulator's exact
+objects, futures and actions, to tell planning errors from perception errors.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kvision_driving.resources import installed_path
+from kvision_driving.ros.graph import RosGraph
+
+MODES = ("full", "ground-truth")
+
+
+def node_command(executable: str, config: str | None, *overrides: str) -> list[str]:
+    command = [executable, "--ros-args"]
+    if config:
+        command += ["--params-file", str(installed_path("config", f"{config}.yaml"))]
+    for override in ("use_sim_time:=true", *overrides):
+        command += ["-p", override]
+    return command
+
+
+def stack_processes(mode: str, backend: str = "onnxruntime") -> list[tuple[str, list[str]]]:
+    """(name, command) of every process of the stack besides the simulator, upstream first."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "ground-truth":
+        return [
+            (
+                "planning",
+                node_command(
+                    "planning_node",
+                    "planning",
+                    "objects_topic:=/ground_truth/objects/predicted",
+                    "actions_topic:=/ground_truth/actions",
+                    "points_topic:=''",
+                    "monitored_nodes:=['']",
+                ),
+            )
+        ]
+    return [
+        ("segmentation", node_command("segmentation_node", "segmentation", f"backend:={backend}")),
+        ("fusion", node_command("fusion_node", "fusion")),
+        ("action", node_command("action_node", "action", f"backend:={backend}")),
+        ("planning", node_command("planning_node", "planning")),
+    ]
+
+
+@dataclass
+class ClosedLoopRun:
+    scenario: str
+    mode: str
+    results: dict
+    wall_s: float
+    logs: Path
+
+
+def run_closed_loop(
+    scenario: str,
+    mode: str,
+    out: Path,
+    seed: int = -1,
+    duration_s: float = 0.0,
+    timeout_s: float = 1800.0,
+    backend: str = "onnxruntime",
+) -> ClosedLoopRun:
+    """One scenario closed loop on a private DDS domain; the simulator's score (collisions, minimum gap,
+    progress, deceleration, jerk) as a dict. Raises RuntimeError naming the process that failed."""
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / f"{scenario}.json"
+    results_path.unlink(missing_ok=True)
+    logs = out / "logs" / scenario
+    started = time.monotonic()
+    with RosGraph(logs) as graph:
+        for name, command in stack_processes(mode, backend):
+            graph.start(name, command)
+        graph.start(
+            "sim",
+            node_command(
+                "sim_node",
+                "sim",
+                f"scenario:={scenario}",
+                f"seed:={seed}",
+                f"duration_s:={float(duration_s)}",
+                f"results_path:={results_path}",
+                "clock_mode:=lockstep",
+                "drive:=planner",
+                "lockstep_timeout_s:=5.0" if mode == "full" else "lockstep_timeout_s:=1.0",
+                "planner_timeout_s:=120.0",
+                "start_delay_s:=2.0",
+            ),
+        )
+        code = graph.wait("sim", timeout_s)
+        failed = [name for name, _ in stack_processes(mode, backend) if not graph.alive(name)]
+        if code != 0 or not results_path.exists():
+            raise RuntimeError(f"{scenario}: the simulator ended with {code}:\n{graph.log('sim')[-3000:]}")
+        if failed:
+            raise RuntimeError(f"{scenario}: {', '.join(failed)} died during the run:\n{graph.log(failed[0])[-3000:]}")
+    return ClosedLoopRun(scenario, mode, json.loads(results_path.read_text()), time.monotonic() - started, logs)
+
+
+def results_table(runs: list[ClosedLoopRun]) -> str:
+    """A Markdown table of closed-loop results, one row per scenario."""
+    lines = [
+        "| scenario | perception | collisions | min gap (m) | progress | passable | max decel (m/s2) | max jerk (m/s3) "
+        "| success | wall (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in runs:
+        r = run.results
+        gap = "-" if r.get("min_gap_m") is None else f"{r['min_gap_m']:.2f}"
+        lines.append(
+            f"| {run.scenario} | {run.mode} | {r['collisions']} | {gap} | {r['progress']:.2f} | "
+            f"{'yes' if r['passable'] else 'no'} | {r['max_decel_mps2']:.2f} | {r['max_jerk_mps3']:.1f} | "
+            f"{'yes' if r['success'] else 'NO'} | {run.wall_s:.0f} |"
+        )
+    return "\n".join(lines) + "\n"
