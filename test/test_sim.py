@@ -170,9 +170,23 @@ def test_follow_trajectory_tracks_speed_and_stops() -> None:
     assert state.v == pytest.approx(8.0, abs=0.5)
     assert abs(state.y) < 0.2
     stop = Trajectory(t=times, xy=np.tile([state.x, state.y], (len(times), 1)))
-    for step in range(60):
+    for step in range(80):
         state = step_bicycle(state, *follow_trajectory(state, stop, step * DT, DT), DT)
     assert state.v == 0.0
+
+
+def test_follow_trajectory_flies_a_planned_deceleration_without_lag() -> None:
+    # 10 m/s braking at 2 m/s2: the follower must decelerate at about 2 m/s2 (feedforward), not lag behind.
+    times = np.arange(0, 6.0, 0.1)
+    along = np.where(times < 5.0, 10 * times - times**2, 25.0)
+    trajectory = Trajectory(t=times, xy=np.column_stack([along, np.zeros_like(times)]))
+    state = EgoState(0.0, 0.0, 0.0, 10.0)
+    speeds = []
+    for step in range(round(5.5 / DT)):
+        state = step_bicycle(state, *follow_trajectory(state, trajectory, step * DT, DT), DT)
+        speeds.append(state.v)
+    assert speeds[round(2.0 / DT) - 1] == pytest.approx(10.0 - 2.0 * 2.0, abs=0.6)  # at t = 2 s
+    assert abs(state.x - 25.0) < 1.5 and state.v < 0.3
 
 
 def test_driving_into_a_stopped_car_is_a_collision() -> None:

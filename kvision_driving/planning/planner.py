@@ -18,7 +18,7 @@ One cycle, top to bottom:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
@@ -28,6 +28,14 @@ from kvision_driving.planning.frenet import FrenetFrame
 from kvision_driving.planning.occupancy import OccupancyGrid
 from kvision_driving.planning.profiles import idm_accel, integrate_speed, quintic_lateral
 from kvision_driving.planning.scene import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState, RoadUser
+
+EGO_CIRCLES = 5  # circles covering ego's box: 5 over-approximate its half width by about 0.1 m
+
+
+def circle_cover(length: float, width: float, count: int) -> tuple[NDArray[np.float64], float]:
+    """Offsets along the heading (from the box centre) and radius of ``count`` equal circles covering a box."""
+    offsets = (np.arange(count) - (count - 1) / 2) * length / count
+    return offsets, float(np.hypot(width / 2, length / (2 * count)))
 
 
 class Behaviour(Enum):
@@ -59,10 +67,11 @@ class PlannerConfig:
     standstill_gap: float = 4.0  # bumper to bumper when stopped behind something
     pedestrian_stop_gap: float = 5.0
     vehicle_margin: float = 0.3  # clearance to keep beyond the footprints' circles
-    pedestrian_margin: float = 0.8
+    pedestrian_margin: float = 0.5
     static_margin: float = 0.3
     blocked_speed: float = 0.5  # a vehicle slower than this in our lane blocks it
     pass_lookahead: float = 60.0
+    pass_after_s: float = 5.0  # a vehicle standing this long (or on hazards) may be passed
     crossing_lookahead: float = 45.0
     min_path_confidence: float = 0.1
     ego_length: float = EGO_LENGTH
@@ -108,6 +117,9 @@ class Planner:
         self.config = config or PlannerConfig()
         self.frame = FrenetFrame(route_xy)
         self.times = np.arange(round(self.config.horizon_s / self.config.dt) + 1) * self.config.dt
+        self._stationary_since: dict[str, float] = {}  # object id -> stamp it was first seen stationary
+        self._last_plan: tuple[float, Plan] | None = None  # (stamp, plan): the next one starts where it is
+        self._pass: tuple[str, float] | None = None  # (blocker id, lateral target) of the pass under way
 
     # --- 1. the scene in the route's frame ---------------------------------------------------------
 
@@ -136,6 +148,10 @@ class Planner:
         ahead = s0 - ego_s
         k = len(self.times)
         if user.is_pedestrian and user.action == "crossing" and 0.0 < ahead < config.crossing_lookahead:
+            lateral_speed = user.speed * float(np.sin(user.yaw - self.frame.heading_at(s0)))
+            clear = config.lane_width / 2 + config.ego_width / 2 + config.pedestrian_margin
+            if abs(d0) > clear and d0 * lateral_speed > 0:
+                return None  # already across our lane and walking away from it
             s = np.full(k, s0)
             speed = np.zeros(k)
         elif (
@@ -157,11 +173,19 @@ class Planner:
     # --- 2. + 3. candidates --------------------------------------------------------------------------
 
     def _lateral_targets(self, ego_d: float, blocker: _Obstacle | None) -> list[float]:
+        """Our lane, where we are now (mid-pass), and around a blocker the adjacent lanes; once ego has begun
+        to move over to one side, only that side, so the choice does not flip from cycle to cycle."""
         config = self.config
         targets = [0.0]
         if abs(ego_d) > 0.5:
-            targets.append(round(ego_d / 0.25) * 0.25)  # hold where we are (mid-pass)
-        if blocker is not None:
+            targets.append(round(ego_d / 0.25) * 0.25)
+        if blocker is None:
+            self._pass = None
+            return list(dict.fromkeys(targets))
+        committed = self._pass if self._pass is not None and self._pass[0] == blocker.user.object_id else None
+        if committed is not None and ego_d * committed[1] > 0 and abs(ego_d) > 0.5:  # already moving over
+            targets.append(committed[1])
+        else:
             if config.pass_left:
                 targets.append(config.lane_width)
             if config.pass_right:
@@ -259,9 +283,10 @@ class Planner:
     # --- 4. sweep and rank -------------------------------------------------------------------------------
 
     def _footprint(self, xy: NDArray, yaw: NDArray) -> NDArray[np.float64]:
-        """Centres of the three circles covering ego's box, (..., 3, 2), from base_link poses."""
+        """Centres of the circles covering ego's box, (..., EGO_CIRCLES, 2), from base_link poses."""
         config = self.config
-        offsets = config.rear_axle_to_centre + np.array([-1.0, 0.0, 1.0]) * config.ego_length / 3
+        offsets, _ = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
+        offsets = offsets + config.rear_axle_to_centre
         heading = np.stack([np.cos(yaw), np.sin(yaw)], axis=-1)
         return xy[..., None, :] + offsets[:, None] * heading[..., None, :]
 
@@ -271,11 +296,11 @@ class Planner:
         """(C, K) clearance to the nearest obstacle beyond its margin (negative: too close) and which one."""
         config = self.config
         count, steps = front_s.shape
-        ego_radius = float(np.hypot(config.ego_width / 2, config.ego_length / 6))
-        ego_circles = self._footprint(xy, yaw)  # (C, K, 3, 2)
+        _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
+        ego_circles = self._footprint(xy, yaw)  # (C, K, EGO_CIRCLES, 2)
         best = np.full((count, steps), np.inf)
         which = np.full((count, steps), -1, dtype=np.int64)
-        ego_centres = ego_circles[:, :, 1, :]
+        ego_centres = ego_circles[:, :, EGO_CIRCLES // 2, :]
         for index, obstacle in enumerate(obstacles):
             user = obstacle.user
             if not obstacle.corridor and np.min(np.linalg.norm(ego_centres - obstacle.xy[None], axis=-1)) > 12.0:
@@ -286,10 +311,9 @@ class Planner:
                 if user.is_pedestrian or user.length <= user.width * 1.5:
                     centres, radius = obstacle.xy[:, None, :], max(user.length, user.width) / 2
                 else:
-                    offsets = np.array([-1.0, 0.0, 1.0]) * user.length / 3
+                    offsets, radius = circle_cover(user.length, user.width, 3)
                     heading = np.stack([np.cos(obstacle.yaw), np.sin(obstacle.yaw)], axis=-1)
                     centres = obstacle.xy[:, None, :] + offsets[:, None] * heading[:, None, :]
-                    radius = float(np.hypot(user.width / 2, user.length / 6))
                 distance = np.linalg.norm(ego_circles[:, :, :, None, :] - centres[None, :, None, :, :], axis=-1)
                 clearance = distance.min(axis=(2, 3)) - ego_radius - radius - obstacle.margin
             closer = clearance < best
@@ -297,13 +321,20 @@ class Planner:
             which = np.where(closer, index, which)
         return best, which
 
-    def plan(self, ego: EgoState, users: list[RoadUser], grid: OccupancyGrid | None = None) -> Plan:
+    def plan(
+        self, ego: EgoState, users: list[RoadUser], grid: OccupancyGrid | None = None, stamp_s: float | None = None
+    ) -> Plan:
+        """The best trajectory from ``ego`` now. With ``stamp_s`` (the time of ``ego``), the speed profiles
+        start from the acceleration the previous plan commands now (trajectory stitching), not from a
+        measured acceleration whose noise and lag a controller would feed back into the plan."""
         config, times, dt = self.config, self.times, self.config.dt
+        ego = replace(ego, a=self._stitched_accel(ego, stamp_s))
+        self._track_stationary(users, stamp_s)
         (ego_s,), (ego_d,) = self.frame.to_frenet(ego.xy[None])
         ego_s, ego_d = float(ego_s), float(ego_d)
         obstacles = self._obstacles(ego_s, users)
         obstacles.append(self._route_end())
-        blocker = self._blocker(ego_s, obstacles)
+        blocker = self._blocker(ego_s, obstacles, stamp_s)
         targets = self._lateral_targets(ego_d, blocker)
         heading_error = float(np.angle(np.exp(1j * (ego.yaw - self.frame.heading_at(ego_s)))))
         durations = [
@@ -327,22 +358,24 @@ class Planner:
         front_s = ego_s + s + config.rear_axle_to_centre + config.ego_length / 2
         clearance, which = self._clearances(xy, yaw, front_s, obstacles)
         if grid is not None:
-            ego_radius = float(np.hypot(config.ego_width / 2, config.ego_length / 6))
+            _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
             static = grid.lookup_clearance(self._footprint(xy, yaw)).min(axis=2) - ego_radius - config.static_margin
             static[:, 0] = np.inf  # where ego is now is not a choice; a phantom there must not freeze it
             which = np.where(static < clearance, -2, which)
             clearance = np.minimum(clearance, static)
         headway = self._headway_deficit(ego_s, s, v, d_profiles, lateral, obstacles)
-        moving = v > 0.05
-        collides = (clearance < 0) & (moving | (np.arange(len(times)) == 0))
+        # Standing still in our own lane is never the cause of a collision (a pedestrian passing close in
+        # front of a stopped car must not turn every candidate into one); standing in another lane is.
+        in_own_lane = np.abs(d) < config.lane_width / 2
+        collides = (clearance < 0) & ((v > 0.05) | ~in_own_lane)
         feasible = ~collides.any(axis=1)
         jerk = np.abs(np.diff(a, axis=1)) / dt
         cost = (
             -10.0 * s[:, -1] / max(config.cruise_speed * config.horizon_s, 1.0)
             + 0.5 * np.abs(a).max(axis=1)
             + 0.05 * jerk.max(axis=1)
-            + 2.0 * np.abs(np.array(targets))[lateral] / config.lane_width
-            + 1.0 * np.abs(np.array(targets)[lateral] - ego_d) / config.lane_width
+            + (0.0 if blocker is not None else 2.0) * np.abs(np.array(targets))[lateral] / config.lane_width
+            + 0.5 * np.abs(np.array(targets)[lateral] - ego_d) / config.lane_width
             + 0.3 * (np.array(targets)[lateral] < -0.5)  # overtake on the left when both are free
             + 2.0 * np.sum(np.exp(-np.maximum(clearance, 0.0)), axis=1) * dt
             + 20.0 * np.maximum(-a.min(axis=1) - config.comfort_decel, 0.0)
@@ -371,6 +404,8 @@ class Planner:
         )
         grid_blocked = bool(np.any(collides & (which == -2)))
         self._explain(plan, ego_s, culprit, obstacles, blocker, grid_blocked)
+        if stamp_s is not None:
+            self._last_plan = (stamp_s, plan)
         return plan
 
     def _headway_deficit(
@@ -399,14 +434,33 @@ class Planner:
         end = RoadUser("route_end", "route_end", xy[0], float(yaw[0]), 0.1, 0.1, 0.0)
         return _Obstacle(end, s, np.zeros(k), xy, yaw, np.zeros(k), 0.0, corridor=True)
 
-    def _blocker(self, ego_s: float, obstacles: list[_Obstacle]) -> _Obstacle | None:
-        """The nearest stationary vehicle in our lane ahead (or still beside us): worth passing."""
+    def _stitched_accel(self, ego: EgoState, stamp_s: float | None) -> float:
+        if stamp_s is None:
+            return ego.a
+        if self._last_plan is None or not 0.0 <= stamp_s - self._last_plan[0] <= 0.5:
+            return 0.0  # no recent plan to continue: start without commanding an acceleration
+        last_stamp, last = self._last_plan
+        return float(np.interp(stamp_s - last_stamp, last.t, last.a))
+
+    def _track_stationary(self, users: list[RoadUser], stamp_s: float | None) -> None:
+        if stamp_s is None:
+            return
+        stationary = {user.object_id for user in users if abs(user.speed) < self.config.blocked_speed}
+        self._stationary_since = {object_id: self._stationary_since.get(object_id, stamp_s) for object_id in stationary}
+
+    def _blocker(self, ego_s: float, obstacles: list[_Obstacle], stamp_s: float | None) -> _Obstacle | None:
+        """The nearest stationary vehicle in our lane ahead (or still beside us) that is worth passing: on
+        hazards, or standing for ``pass_after_s`` (a car stopped in a queue is not overtaken at once)."""
         config = self.config
         found = None
         for obstacle in obstacles:
             user = obstacle.user
             if obstacle.corridor or user.is_pedestrian or abs(user.speed) >= config.blocked_speed:
                 continue
+            if user.action != "hazard" and stamp_s is not None:
+                since = self._stationary_since.get(user.object_id, stamp_s)
+                if stamp_s - since < config.pass_after_s:
+                    continue
             ahead = obstacle.s[0] - ego_s
             in_lane = -15.0 < ahead < config.pass_lookahead and abs(obstacle.d[0]) < config.lane_width / 2
             if in_lane and (found is None or obstacle.s[0] < found.s[0]):
@@ -443,6 +497,7 @@ class Planner:
             plan.reason = f"braking at {-plan.a.min():.1f} m/s2 for {who}"
             return
         if abs(plan.lateral_target) > 0.5 and blocker is not None:
+            self._pass = (blocker.user.object_id, plan.lateral_target)
             side = "left" if plan.lateral_target > 0 else "right"
             plan.behaviour = Behaviour.PASS_BLOCKED_LANE
             plan.reason = f"passing stationary {blocker.user.kind} {blocker.user.object_id} on the {side}"
@@ -476,14 +531,18 @@ class Planner:
             )
 
     def _constraint(self, ego_s: float, plan: Plan, obstacles: list[_Obstacle]) -> _Obstacle | None:
-        """The nearest obstacle ahead in the chosen corridor within following range, if any."""
+        """The obstacle nearest ahead that is, or will be within the horizon, in the chosen corridor."""
         config = self.config
-        reach = max(30.0, plan.v[0] * config.time_gap * 3)
+        reach = plan.v[0] * config.horizon_s + 20.0
         _, d_path = self.frame.to_frenet(plan.xy)
         best, best_gap = None, np.inf
         for obstacle in obstacles:
-            gap = obstacle.s[0] - ego_s
-            if -2.0 < gap < min(reach, best_gap) and np.any(self._in_corridor(d_path[None], obstacle)):
+            inside = self._in_corridor(d_path[None], obstacle)[0]
+            if not inside.any():
+                continue
+            k = int(np.argmax(inside))
+            gap = obstacle.s[k] - ego_s
+            if -2.0 < gap < min(reach, best_gap):
                 best, best_gap = obstacle, gap
         return best
 

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.time import Time
@@ -49,8 +50,12 @@ class KvisionNode(Node):
         self.params = declare_parameters(self, (*COMMON_PARAMS, *params))
         self.health = NodeHealth()
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+        # On the steady clock: with use_sim_time, simulated time may stand still (a lockstep simulator
+        # waiting, no /clock yet) and health must still be reported. `clock=` exists since Humble.
         self._diagnostics_timer = self.create_timer(
-            float(self.params["diagnostics_period_s"]), self.publish_diagnostics
+            float(self.params["diagnostics_period_s"]),
+            self.publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
 
     # --- QoS --------------------------------------------------------------------------------------

@@ -78,12 +78,14 @@ class Trajectory:
 
 
 def follow_trajectory(state: EgoState, trajectory: Trajectory, time_s: float, dt: float) -> tuple[float, float]:
-    """(acceleration, steering) to track a timed trajectory: pure pursuit for the path, a P-controller
-    towards the speed the stamps imply a little ahead (the actuation lag)."""
+    """(acceleration, steering) to track a timed trajectory: pure pursuit for the path; for speed, the
+    acceleration the stamps imply (feedforward, read a little ahead for the actuation lag) plus a
+    P-term on the speed error, so a planned deceleration is flown as planned, not lagged."""
     if len(trajectory.t) < 2 or np.linalg.norm(trajectory.xy[-1] - trajectory.xy[0]) < 0.05:
-        return -4.0 if state.v > 0 else 0.0, state.steer  # a stop trajectory: brake firmly, hold the wheel
-    target_v = trajectory.speed_at(time_s + 0.3)
-    accel = 2.0 * (target_v - state.v)
+        return (-2.5 if state.v > 0 else 0.0), state.steer  # a standstill trajectory: stop, hold the wheel
+    planned_v = trajectory.speed_at(time_s + 0.05)
+    ahead_v = trajectory.speed_at(time_s + 0.35)
+    accel = (ahead_v - planned_v) / 0.3 + 1.5 * (planned_v - state.v)
     steer = pure_pursuit(state, Path(trajectory.xy), lookahead=max(4.0, 0.8 * state.v))
     return accel, steer
 

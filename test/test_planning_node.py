@@ -1,0 +1,154 @@
+"""planning_node as a real process: it drives the simulator closed loop, safe-stops when fusion dies and
+resumes when it is back, and survives malformed inputs (counted in /diagnostics)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+from autoware_perception_msgs.msg import PredictedObjects
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from nav_msgs.msg import Path as PathMsg
+from sensor_msgs.msg import PointCloud2
+from visualization_msgs.msg import MarkerArray
+
+from kvision_driving.ros.convert import stamp_to_ns
+from kvision_driving.ros.qos import qos_by_name
+from kvision_driving.ros.stack import node_command
+
+GROUND_TRUTH_PLANNING = (
+    "objects_topic:=/ground_truth/objects/predicted",
+    "actions_topic:=/ground_truth/actions",
+    "monitored_nodes:=['fusion_node']",
+)
+
+
+def behaviour_texts(markers: list[MarkerArray]) -> list[tuple[float, str]]:
+    return [(t, m.text) for t, array in markers for m in array.markers if m.ns == "behaviour"]
+
+
+def test_planning_drives_the_simulator_closed_loop(ros_graph, probe, tmp_path: Path) -> None:
+    trajectories = probe.subscribe(PathMsg, "/planning/trajectory", qos_by_name("reliable"))
+    markers = probe.subscribe(MarkerArray, "/planning/markers", qos_by_name("reliable"))
+    ros_graph.start("planning", node_command("planning_node", "planning", *GROUND_TRUTH_PLANNING, "points_topic:=''"))
+    results = tmp_path / "results.json"
+    ros_graph.start(
+        "sim",
+        node_command(
+            "sim_node",
+            "sim",
+            "scenario:=pedestrian_crossing",
+            "duration_s:=8.0",
+            f"results_path:={results}",
+            "lockstep_timeout_s:=5.0",
+        ),
+    )
+    assert ros_graph.wait("sim", 240) == 0, ros_graph.log("sim")
+    data = json.loads(results.read_text())
+    assert data["collisions"] == 0 and data["travelled_m"] > 20, data
+    assert data["max_decel_mps2"] <= 3.5
+    assert ros_graph.alive("planning"), ros_graph.log("planning")
+    probe.wait_for(lambda: len(trajectories) >= 150, 10, "a trajectory per simulator step")
+    path = trajectories[-1]
+    stamps = [stamp_to_ns(pose.header.stamp) for pose in path.poses]
+    assert path.header.frame_id == "map" and len(stamps) == 51 and np.all(np.diff(stamps) == 100_000_000)
+    texts = {text.split(":")[0] for array in markers for text in [m.text for m in array.markers if m.ns == "behaviour"]}
+    assert "yield_pedestrian" in texts, texts  # the crossing pedestrian was yielded to
+
+
+def test_watchdog_safe_stops_when_fusion_dies_and_resumes_after_restart(ros_graph, probe) -> None:
+    stamped_markers: list[tuple[float, MarkerArray]] = []
+    painted_arrivals: list[float] = []
+    probe.node.create_subscription(
+        MarkerArray,
+        "/planning/markers",
+        lambda m: stamped_markers.append((time.monotonic(), m)),
+        qos_by_name("reliable"),
+    )
+    probe.node.create_subscription(
+        PointCloud2,
+        "/perception/fusion/painted_points",
+        lambda _: painted_arrivals.append(time.monotonic()),
+        qos_by_name("sensor_data"),
+    )
+    labels_from_ground_truth = ["-r", "/perception/segmentation/labels:=/ground_truth/camera/front/labels"]
+    fusion = [*node_command("fusion_node", "fusion", "confidence_topics:=['']"), *labels_from_ground_truth]
+    ros_graph.start("fusion", fusion)
+    ros_graph.start("planning", node_command("planning_node", "planning", *GROUND_TRUTH_PLANNING))
+    ros_graph.start(
+        "sim",
+        node_command(
+            "sim_node",
+            "sim",
+            "scenario:=curved_road",
+            "clock_mode:=realtime",
+            "drive:=autopilot",
+            "duration_s:=40.0",
+            "start_delay_s:=3.0",
+        ),
+    )
+    probe.wait_for(
+        lambda: any(not text.startswith("safe_stop") for _, text in behaviour_texts(stamped_markers)), 90, "planning"
+    )
+    time.sleep(2.0)
+    ros_graph.kill("fusion")
+    killed = time.monotonic()
+    probe.wait_for(
+        lambda: any(t > killed and text.startswith("safe_stop") for t, text in behaviour_texts(stamped_markers)),
+        10,
+        "a safe stop",
+    )
+    last_painted = max(t for t in painted_arrivals if t <= killed + 0.05)
+    first_stop = min(t for t, text in behaviour_texts(stamped_markers) if t > killed and text.startswith("safe_stop"))
+    reason = next(text for t, text in behaviour_texts(stamped_markers) if t == first_stop)
+    assert "painted_points stale" in reason, reason
+    # 300 ms without painted points, plus one 100 ms watchdog cycle, plus delivery.
+    assert first_stop - last_painted <= 0.3 + 0.1 + 0.15, (first_stop - last_painted, reason)
+    assert ros_graph.alive("planning") and ros_graph.alive("sim"), ros_graph.log("planning")
+    ros_graph.start("fusion", fusion)
+    restarted = time.monotonic()
+    probe.wait_for(
+        lambda: any(t > restarted and not text.startswith("safe_stop") for t, text in behaviour_texts(stamped_markers)),
+        60,
+        "planning to resume",
+    )
+    ros_graph.stop("sim", sig=signal.SIGINT)
+
+
+def test_malformed_inputs_are_skipped_and_counted(ros_graph, probe) -> None:
+    diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+    ros_graph.start(
+        "planning", node_command("planning_node", "planning", "points_topic:=''", "diagnostics_period_s:=0.2")
+    )
+    probe.wait_for_subscribers("/perception/objects/predicted", 1, 30)
+    route = probe.node.create_publisher(PathMsg, "/planning/route", qos_by_name("latched"))
+    objects = probe.node.create_publisher(PredictedObjects, "/perception/objects/predicted", qos_by_name("reliable"))
+    odometry = probe.node.create_publisher(Odometry, "/localization/odometry", qos_by_name("reliable"))
+    one_point = PathMsg()
+    one_point.header.frame_id = "map"
+    one_point.poses = [PoseStamped()]
+    wrong_frame = PredictedObjects()
+    wrong_frame.header.frame_id = "base_link"  # predictions must be in map
+    nan_odometry = Odometry()
+    nan_odometry.twist.twist.linear.x = float("nan")
+
+    def reasons() -> str:
+        for array in reversed(diagnostics):
+            for status in array.status:
+                if status.name == "kvision: planning_node":
+                    return {item.key: item.value for item in status.values}.get("bad_input_reasons", "")
+        return ""
+
+    deadline = time.monotonic() + 30
+    while not all(source in reasons() for source in ("route:", "objects:", "odometry:")):
+        assert time.monotonic() < deadline, reasons()
+        route.publish(one_point)  # publishers match asynchronously: send until each one has been seen
+        objects.publish(wrong_frame)
+        odometry.publish(nan_odometry)
+        time.sleep(0.3)
+    assert ros_graph.alive("planning"), ros_graph.log("planning")
