@@ -57,6 +57,24 @@ def fusion(args: argparse.Namespace) -> int:
     return 0
 
 
+def actions(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import actions as bench
+
+    result = bench.run(tuple(args.backends.split(",")), tracks=args.tracks)
+    write_json(result, args.out)
+    print(bench.summary_table(result), file=sys.stderr)
+    return 0
+
+
+def planning(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import planning as bench
+
+    result = bench.run(tuple(int(n) for n in args.objects.split(",")))
+    write_json(result, args.out)
+    print(bench.summary_table(result), file=sys.stderr)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmarks (JSON out)")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
@@ -86,3 +104,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--actors", type=int, nargs="+", default=[10, 50, 100], help="actor counts to scale to")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
     parser.set_defaults(handler=sim)
+
+    parser = benches.add_parser("actions", help="action node work per frame: crops, one batch, predictions")
+    parser.add_argument("--backends", default="onnxruntime,torch")
+    parser.add_argument("--tracks", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
+    parser.set_defaults(handler=actions)
+
+    parser = benches.add_parser("planning", help="planning cycle time by number of predicted objects")
+    parser.add_argument("--objects", default="0,10,20,40", help="comma list of object counts")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
+    parser.set_defaults(handler=planning)

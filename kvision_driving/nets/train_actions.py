@@ -32,6 +32,7 @@ from kvision_driving.nets.reproducible import seed_everything
 MEAN = (0.45, 0.45, 0.45)  # RGB on 0..1; one grey level for every channel (lights are colour: do not skew it)
 STD = (0.25, 0.25, 0.25)
 MIRRORED = {ACTION_ID["signal_left"]: ACTION_ID["signal_right"], ACTION_ID["signal_right"]: ACTION_ID["signal_left"]}
+BLINKING = {ACTION_ID["signal_left"], ACTION_ID["signal_right"], ACTION_ID["hazard"]}
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ActionTrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     velocity_noise: float = 0.3  # m/s, what a lidar tracker's velocity estimate is off by
+    freeze_probability: float = 0.2  # blinking clips frozen on one frame: a steady lamp is no indicator
     eval_every: int = 500
     seed: int = 0
     threads: int = 0
@@ -94,7 +96,13 @@ def augment(
     clip: NDArray[np.uint8], velocity: NDArray[np.float32], label: int, config: ActionTrainConfig, rng: random.Random
 ) -> tuple[NDArray, NDArray, int]:
     """One geometry (scale, shift) and one colour change for the whole clip, a pixel of per-frame jitter
-    (a tracker's box is never still), a mirror that swaps left/right signals, noise on the velocity."""
+    (a tracker's box is never still), a mirror that swaps left/right signals, noise on the velocity; and
+    hard negatives: a signalling clip frozen on one of its frames shows a steadily lit (or dark) lamp,
+    which is not a signal: it becomes what the car does, moving or stopped, so the network must look
+    at the blinking and not at a lit lamp."""
+    if label in BLINKING and rng.random() < config.freeze_probability:
+        clip = np.repeat(clip[rng.randrange(len(clip))][None], len(clip), axis=0)
+        label = ACTION_ID["moving"] if float(np.hypot(*velocity[-1])) > 0.5 else ACTION_ID["stopped"]
     size = config.crop
     scale = rng.uniform(0.85, 1.15)
     shift = np.array([rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08)]) * size

@@ -210,7 +210,21 @@ class ActionRecogniser:
                 continue
             clip.estimate = self._estimate(outputs["scores"][row], kinds.get(track_id, "car"), box, stamp_ns)
 
-    def _estimate(self, scores: NDArray, kind: str, box: tuple, stamp_ns: int) -> ActionEstimate:
+    def classify_clip(self, crops: NDArray[np.uint8], velocity: NDArray[np.floating], kind: str) -> ActionEstimate:
+        """A whole clip at once (T x S x S x 3 RGB crops, oldest first, T = the card's clip length; T x 2 ground
+        velocity in base_link), through the same streaming graph the node runs, frame by frame."""
+        if len(crops) != self.frames or len(velocity) != self.frames:
+            raise ValueError(f"a clip has {self.frames} frames and velocities, got {len(crops)} and {len(velocity)}")
+        history = np.zeros((1, self.frames - 1, *self.feature_shape), np.float32)
+        motion = np.asarray(velocity, np.float32)[None]
+        for crop in crops:
+            resized = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
+            frame = (resized.astype(np.float32).transpose(2, 0, 1) * self.scale - self.mean) / self.std
+            outputs = self.backend.run({"frame": frame[None], "history": history, "motion": motion})
+            history = np.concatenate([history[:, 1:], outputs["features"][:, None]], axis=1)
+        return self._estimate(outputs["scores"][0], kind, None, 0)
+
+    def _estimate(self, scores: NDArray, kind: str, box: tuple | None, stamp_ns: int) -> ActionEstimate:
         """Scores restricted to the actions this kind of road user can show (the tracker knows the kind)."""
         allowed = allowed_actions(kind)
         picked = np.array([scores[self.classes.index(name)] for name in allowed], dtype=np.float64)

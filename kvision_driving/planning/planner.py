@@ -124,27 +124,36 @@ class Planner:
     # --- 1. the scene in the route's frame ---------------------------------------------------------
 
     def _obstacles(self, ego_s: float, users: list[RoadUser]) -> list[_Obstacle]:
+        """Every hypothesis worth checking, and the announced obstacles; all positions projected at once."""
         config, times = self.config, self.times
+        hypotheses = [
+            (user, xy, yaw) for user in users for _, xy, yaw in user.positions(times, config.min_path_confidence)
+        ]
+        if not users:
+            return []
+        points = np.concatenate([xy for _, xy, _ in hypotheses] + [np.stack([user.xy for user in users])])
+        s_all, d_all = self.frame.to_frenet(points)
+        s_all, d_all = s_all.reshape(-1), d_all.reshape(-1)
+        k = len(times)
         out = []
-        for user in users:
+        for index, (user, xy, yaw) in enumerate(hypotheses):
+            s, d = s_all[index * k : (index + 1) * k], d_all[index * k : (index + 1) * k]
+            if np.all(s < ego_s - 30.0) or np.all(np.abs(d) > 3 * config.lane_width):
+                continue  # far behind or far off the road: cannot meet us within the horizon
             margin = config.pedestrian_margin if user.is_pedestrian else config.vehicle_margin
-            for _, xy, yaw in user.positions(times, config.min_path_confidence):
-                s, d = self.frame.to_frenet(xy)
-                if np.all(s < ego_s - 30.0) or np.all(np.abs(d) > 3 * config.lane_width):
-                    continue  # far behind or far off the road: cannot meet us within the horizon
-                speed_s = np.gradient(s, config.dt)
-                out.append(_Obstacle(user, s, d, xy, yaw, speed_s, margin))
-            announced = self._announced(ego_s, user)
+            out.append(_Obstacle(user, s, d, xy, yaw, np.gradient(s, config.dt), margin))
+        now = len(hypotheses) * k
+        for index, user in enumerate(users):
+            announced = self._announced(ego_s, user, float(s_all[now + index]), float(d_all[now + index]))
             if announced is not None:
                 out.append(announced)
         return out
 
-    def _announced(self, ego_s: float, user: RoadUser) -> _Obstacle | None:
+    def _announced(self, ego_s: float, user: RoadUser, s0: float, d0: float) -> _Obstacle | None:
         """A virtual obstacle in our corridor for what an action announces before a path shows it: a
         pedestrian crossing (held where it stands, across our lane), a vehicle beside us signalling
         towards our lane (kept at its speed)."""
         config = self.config
-        s0, d0 = (float(value[0]) for value in self.frame.to_frenet(user.xy[None]))
         ahead = s0 - ego_s
         k = len(self.times)
         if user.is_pedestrian and user.action == "crossing" and 0.0 < ahead < config.crossing_lookahead:
@@ -293,32 +302,46 @@ class Planner:
     def _clearances(
         self, xy: NDArray, yaw: NDArray, front_s: NDArray, obstacles: list[_Obstacle]
     ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-        """(C, K) clearance to the nearest obstacle beyond its margin (negative: too close) and which one."""
+        """(C, K) clearance to the nearest obstacle beyond its margin (negative: too close) and which one.
+
+        Road users are covered by circles (one for a pedestrian, three along a vehicle), and every circle
+        of every nearby obstacle is measured against every circle of every candidate in one array."""
         config = self.config
         count, steps = front_s.shape
         _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
-        ego_circles = self._footprint(xy, yaw)  # (C, K, EGO_CIRCLES, 2)
-        best = np.full((count, steps), np.inf)
-        which = np.full((count, steps), -1, dtype=np.int64)
+        ego_circles = self._footprint(xy, yaw)  # (C, K, E, 2)
         ego_centres = ego_circles[:, :, EGO_CIRCLES // 2, :]
+        per_obstacle = np.full((len(obstacles) + 1, count, steps), np.inf)  # last row: nothing
+        centres, reach, owners = [], [], []
         for index, obstacle in enumerate(obstacles):
             user = obstacle.user
-            if not obstacle.corridor and np.min(np.linalg.norm(ego_centres - obstacle.xy[None], axis=-1)) > 12.0:
-                continue  # never within reach of any candidate
             if obstacle.corridor:  # announced: keep behind it along the route, whatever the lateral offset
-                clearance = obstacle.s[None, :] - user.width / 2 - front_s - obstacle.margin
+                per_obstacle[index] = obstacle.s[None, :] - user.width / 2 - front_s - obstacle.margin
+                continue
+            if np.min(np.linalg.norm(ego_centres - obstacle.xy[None], axis=-1)) > 12.0:
+                continue  # never within reach of any candidate
+            if user.is_pedestrian or user.length <= user.width * 1.5:
+                offsets, radius = np.zeros(1), max(user.length, user.width) / 2
             else:
-                if user.is_pedestrian or user.length <= user.width * 1.5:
-                    centres, radius = obstacle.xy[:, None, :], max(user.length, user.width) / 2
-                else:
-                    offsets, radius = circle_cover(user.length, user.width, 3)
-                    heading = np.stack([np.cos(obstacle.yaw), np.sin(obstacle.yaw)], axis=-1)
-                    centres = obstacle.xy[:, None, :] + offsets[:, None] * heading[:, None, :]
-                distance = np.linalg.norm(ego_circles[:, :, :, None, :] - centres[None, :, None, :, :], axis=-1)
-                clearance = distance.min(axis=(2, 3)) - ego_radius - radius - obstacle.margin
-            closer = clearance < best
-            best = np.where(closer, clearance, best)
-            which = np.where(closer, index, which)
+                offsets, radius = circle_cover(user.length, user.width, 3)
+            heading = np.stack([np.cos(obstacle.yaw), np.sin(obstacle.yaw)], axis=-1)
+            centres.append(obstacle.xy[:, None, :] + offsets[:, None] * heading[:, None, :])  # (K, n, 2)
+            reach.extend([radius + obstacle.margin] * len(offsets))
+            owners.extend([index] * len(offsets))
+        if centres:
+            circles = np.concatenate(centres, axis=1).astype(np.float32)  # (K, M, 2)
+            ego32 = ego_circles.astype(np.float32)
+            dx = ego32[:, :, :, None, 0] - circles[None, :, None, :, 0]  # (C, K, E, M)
+            dy = ego32[:, :, :, None, 1] - circles[None, :, None, :, 1]
+            distance = np.sqrt((dx * dx + dy * dy).min(axis=2))
+            clearance = distance - ego_radius - np.array(reach, dtype=np.float32)  # (C, K, M)
+            owners_array = np.array(owners)
+            starts = np.flatnonzero(np.r_[True, owners_array[1:] != owners_array[:-1]])
+            grouped = np.minimum.reduceat(clearance, starts, axis=2)  # (C, K, obstacles with circles)
+            per_obstacle[owners_array[starts]] = np.moveaxis(grouped, 2, 0)
+        which = np.argmin(per_obstacle, axis=0)
+        best = np.take_along_axis(per_obstacle, which[None], axis=0)[0]
+        which = np.where(np.isfinite(best), which, -1)
         return best, which
 
     def plan(
