@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from kvision_driving import __version__
-from kvision_driving.commands import CliError, bench, dataset, doctor, engine, evaluate, kitti, sim, train
+from kvision_driving.commands import CliError, bench, dataset, doctor, engine, evaluate, kitti, replay, sim, train
 
 EXIT_USAGE = 2
-GROUPS = (sim, dataset, train, engine, kitti, evaluate, bench, doctor)
+GROUPS = (sim, dataset, train, engine, kitti, evaluate, replay, bench, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

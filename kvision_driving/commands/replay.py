@@ -1,0 +1,90 @@
+"""``kvision replay BAG`` and ``kvision record --out BAG TOPICS...``: rosbag2 play and record without ros2 bag."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from kvision_driving.commands import CliError
+
+
+def replay(args: argparse.Namespace) -> int:
+    import rclpy
+
+    from kvision_driving.ros.dds import apply_default_dds_profile
+    from kvision_driving.ros.replay import BagPlayer, ReplayError
+
+    apply_default_dds_profile()
+    if args.rate <= 0:
+        raise CliError("--rate must be positive")
+    topics = {topic for topic in args.topics.split(",") if topic} or None
+    rclpy.init()
+    try:
+        player = BagPlayer(
+            args.bag, args.rate, args.start_offset, topics, args.loop, 0.0 if args.no_clock else args.clock_hz
+        )
+        player.wait_for_subscribers(args.wait_subscribers)
+        stats = player.play()
+        print(
+            json.dumps({"published": stats.published, "loops": stats.loops, "wall_s": round(stats.wall_s, 3)}),
+            file=sys.stderr,
+        )
+        player.destroy_node()
+    except ReplayError as error:
+        raise CliError(str(error)) from error
+    finally:
+        rclpy.try_shutdown()
+    return 0
+
+
+def record(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    from kvision_driving.ros.dds import apply_default_dds_profile
+    from kvision_driving.ros.recorder import Recorder, RecordError
+
+    apply_default_dds_profile()
+    if args.out.exists():
+        raise CliError(f"{args.out} exists: record writes a new bag folder")
+    rclpy.init()
+    recorder = None
+    try:
+        recorder = Recorder(args.out, args.topics, args.discovery_timeout)
+        executor = SingleThreadedExecutor()
+        executor.add_node(recorder)
+        deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
+        while rclpy.ok() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+    except RecordError as error:
+        raise CliError(str(error)) from error
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if recorder is not None:
+            print(json.dumps({"recorded": recorder.close(), "bag": str(args.out)}), file=sys.stderr)
+        rclpy.try_shutdown()
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("replay", help="play a rosbag2 (sqlite3 or MCAP) with its timing, QoS and /clock")
+    parser.add_argument("bag", type=Path, help="a rosbag2 folder or an .mcap file")
+    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    parser.add_argument("--loop", action="store_true", help="start over at the end")
+    parser.add_argument("--start-offset", type=float, default=0.0, help="seconds into the bag to start at")
+    parser.add_argument("--topics", default="", help="comma list of topics (default: all)")
+    parser.add_argument("--clock-hz", type=float, default=100.0, help="/clock messages per second")
+    parser.add_argument("--no-clock", action="store_true", help="do not publish /clock")
+    parser.add_argument("--wait-subscribers", type=float, default=2.0, help="seconds to wait for a subscriber first")
+    parser.set_defaults(handler=replay)
+
+    parser = commands.add_parser("record", help="record topics into a new MCAP rosbag2")
+    parser.add_argument("topics", nargs="+")
+    parser.add_argument("--out", type=Path, required=True, help="bag folder to create")
+    parser.add_argument("--duration", type=float, default=0.0, help="seconds (default: until Ctrl-C)")
+    parser.add_argument("--discovery-timeout", type=float, default=5.0, help="seconds to find each topic's publisher")
+    parser.set_defaults(handler=record)
