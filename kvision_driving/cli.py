@@ -10,10 +10,22 @@ import sys
 from collections.abc import Sequence
 
 from kvision_driving import __version__
-from kvision_driving.commands import CliError, bench, dataset, doctor, engine, evaluate, kitti, replay, sim, train
+from kvision_driving.commands import (
+    CliError,
+    bench,
+    dataset,
+    demo,
+    doctor,
+    engine,
+    evaluate,
+    kitti,
+    replay,
+    sim,
+    train,
+)
 
 EXIT_USAGE = 2
-GROUPS = (sim, dataset, train, engine, kitti, evaluate, replay, bench, doctor)
+GROUPS = (demo, sim, dataset, train, engine, kitti, evaluate, replay, bench, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

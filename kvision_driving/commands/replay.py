@@ -53,7 +53,7 @@ def record(args: argparse.Namespace) -> int:
     rclpy.init()
     recorder = None
     try:
-        recorder = Recorder(args.out, args.topics, args.discovery_timeout)
+        recorder = Recorder(args.out, args.topics, args.discovery_timeout, args.missing_ok)
         executor = SingleThreadedExecutor()
         executor.add_node(recorder)
         deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
@@ -87,4 +87,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, help="bag folder to create")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds (default: until Ctrl-C)")
     parser.add_argument("--discovery-timeout", type=float, default=5.0, help="seconds to find each topic's publisher")
+    parser.add_argument("--missing-ok", action="store_true", help="record the topics found, warn about the others")
     parser.set_defaults(handler=record)

@@ -21,12 +21,17 @@ class RecordError(RuntimeError):
 
 
 class Recorder(Node):
-    def __init__(self, out: Path, topics: list[str], discovery_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, out: Path, topics: list[str], discovery_timeout_s: float = 5.0, missing_ok: bool = False
+    ) -> None:
         super().__init__("kvision_record")
-        self.bag = BagWriter(out, "mcap")
         self.kinds: dict[str, str] = {}
-        types = self._discover(topics, discovery_timeout_s)
-        for topic in topics:
+        types = self._discover(topics, discovery_timeout_s, missing_ok)
+        self.missing = [topic for topic in topics if topic not in types]
+        for topic in self.missing:
+            self.get_logger().warning(f"no publisher of {topic}: not recorded")
+        self.bag = BagWriter(out, "mcap")
+        for topic in types:
             publishers = self.get_publishers_info_by_topic(topic)
             best_effort = any(p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers)
             latched = bool(publishers) and all(
@@ -46,7 +51,7 @@ class Recorder(Node):
                 raw=True,
             )
 
-    def _discover(self, topics: list[str], timeout_s: float) -> dict[str, str]:
+    def _discover(self, topics: list[str], timeout_s: float, missing_ok: bool) -> dict[str, str]:
         deadline = time.monotonic() + timeout_s
         while True:
             known = {name: kinds[0] for name, kinds in self.get_topic_names_and_types() if kinds}
@@ -54,6 +59,8 @@ class Recorder(Node):
             if not missing:
                 return {topic: known[topic] for topic in topics}
             if time.monotonic() > deadline:
+                if missing_ok and len(missing) < len(topics):
+                    return {topic: known[topic] for topic in topics if topic in known}
                 raise RecordError(f"no publisher of {', '.join(missing)} within {timeout_s:g} s")
             time.sleep(0.1)
 
