@@ -61,17 +61,17 @@ def test_streaming_export_matches_the_full_clip_network(tiny_action_model: Path)
 def test_unknown_until_the_clip_is_full_then_one_batch_per_frame(tiny_action_model: Path) -> None:
     rec = recogniser(tiny_action_model)
     tracks = [car("a", 15.0), car("b", 25.0, 3.0), car("c", 12.0, -3.0, kind="pedestrian")]
-    for step in range(CLIP_FRAMES):
+    for step in range(CLIP_FRAMES + 4):  # and on: the buffers stay full and bounded
         estimates = rec.update(step * 100_000_000, frame(step), CAMERA, MAP_TO_OPTICAL, np.eye(2), tracks)
         expected_unknown = step < CLIP_FRAMES - 1
         assert set(estimates) == {"a", "b", "c"}
         assert all((e.action == UNKNOWN_ACTION) == expected_unknown for e in estimates.values())
-    assert rec.stats.batches == CLIP_FRAMES and rec.stats.crops == 3 * CLIP_FRAMES
+    assert rec.stats.batches == CLIP_FRAMES + 4 and rec.stats.crops == 3 * (CLIP_FRAMES + 4)
     assert estimates["c"].action in PEDESTRIAN_ACTIONS  # a pedestrian only gets pedestrian actions
     assert sum(estimates["a"].scores.values()) == pytest.approx(1.0)
     # Frames between two 10 Hz samples reuse the estimate and run nothing.
-    rec.update(CLIP_FRAMES * 100_000_000 - 50_000_000, frame(99), CAMERA, MAP_TO_OPTICAL, np.eye(2), tracks)
-    assert rec.stats.batches == CLIP_FRAMES
+    rec.update((CLIP_FRAMES + 4) * 100_000_000 - 50_000_000, frame(99), CAMERA, MAP_TO_OPTICAL, np.eye(2), tracks)
+    assert rec.stats.batches == CLIP_FRAMES + 4
 
 
 def test_out_of_view_tiny_and_one_frame_tracks_never_get_a_guess(tiny_action_model: Path) -> None:

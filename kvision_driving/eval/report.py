@@ -338,19 +338,15 @@ class ReportBuilder:
             try:
                 lidar_in_base = self.tree.lookup("base_link", painted.header.frame_id)
                 xyz, _ = pointcloud2_to_xyz(painted, drop_invalid=False)
-                labels = np.minimum(pointcloud2_field(painted, "label", np.uint8), len(PALETTE) - 1)
+                labels = pointcloud2_field(painted, "label", np.uint8)
                 points = transform_points(base_in_map @ lidar_in_base, xyz.astype(np.float64))[:, :2]
                 pixels = to_pixels(points)
-                inside = (
-                    (pixels[:, 0] >= 0)
-                    & (pixels[:, 0] < BEV_SIZE[0])
-                    & (pixels[:, 1] >= 0)
-                    & (pixels[:, 1] < BEV_SIZE[1])
-                )
-                colours = (
-                    PALETTE[labels[inside]][:, ::-1] * np.where(labels[inside] <= TRAIN_ID["sky"], 0.5, 1.0)[:, None]
-                )
-                image[pixels[inside, 1], pixels[inside, 0]] = colours.astype(np.uint8)
+                width, height = BEV_SIZE
+                inside = (pixels[:, 0] >= 0) & (pixels[:, 0] < width) & (pixels[:, 1] >= 0) & (pixels[:, 1] < height)
+                table = np.full((256, 3), 110.0)  # unpainted points grey; stuff dimmed so that things stand out
+                dim = np.where(np.arange(len(PALETTE)) <= TRAIN_ID["sky"], 0.5, 1.0)[:, None]
+                table[: len(PALETTE)] = PALETTE[:, ::-1] * dim
+                image[pixels[inside, 1], pixels[inside, 0]] = table[labels[inside]].astype(np.uint8)
             except (LookupError, ValueError):
                 pass
         predicted = self.latest.get("/perception/objects/predicted")

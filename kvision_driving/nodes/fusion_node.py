@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -47,6 +49,7 @@ PARAMS = (
     ),
     ParamSpec("camera_info_topics", ["/sensing/camera/front/camera_info"], "CameraInfo per camera"),
     ParamSpec("max_offset_s", 0.06, "Largest time between a sweep and the label image painting it", 0.0, 1.0),
+    ParamSpec("label_wait_s", 0.2, "Wall seconds a sweep waits for its label images before fusing without", 0.0, 5.0),
     ParamSpec("base_frame", "base_link", "Vehicle frame (detections are published in it)"),
     ParamSpec("map_frame", "map", "Tracking frame, from /localization/odometry (falls back to base_frame)"),
     ParamSpec("compensate_ego_motion", True, "Move points by ego's motion between lidar and camera stamps"),
@@ -71,6 +74,7 @@ class FusionNode(KvisionNode):
             raise ParameterError("label_topics, confidence_topics and camera_info_topics need one entry per camera")
         self.cameras = len(label_topics)
         self.labels: list[deque] = [deque(maxlen=LABEL_BUFFER) for _ in label_topics]
+        self.labels_arrived = threading.Condition()
         self.confidences: list[dict[int, object]] = [{} for _ in label_topics]
         self.camera_infos: list[CameraInfo | None] = [None] * self.cameras
         self.poses = PoseHistory()
@@ -87,7 +91,7 @@ class FusionNode(KvisionNode):
         self.last_stamp_ns: int | None = None
         sensor = self.input_qos
         for index, topic in enumerate(label_topics):
-            self.create_subscription(Image, topic, lambda m, i=index: self.labels[i].append(m), sensor)
+            self.create_subscription(Image, topic, lambda m, i=index: self._add_labels(i, m), sensor)
             self.create_subscription(CameraInfo, info_topics[index], lambda m, i=index: self._set_info(i, m), sensor)
             if confidence_topics[index]:
                 self.create_subscription(
@@ -104,6 +108,29 @@ class FusionNode(KvisionNode):
         )
 
     # --- inputs ------------------------------------------------------------------------------------
+
+    def _add_labels(self, index: int, message: Image) -> None:
+        with self.labels_arrived:
+            self.labels[index].append(message)
+            self.labels_arrived.notify_all()
+
+    def _labels_settled(self, index: int, stamp_ns: int, max_offset: int) -> bool:
+        """A label image close enough to the sweep exists, or a later one arrived (the close one never will)."""
+        stamps = [stamp_to_ns(m.header.stamp) for m in self.labels[index]]
+        return any(abs(s - stamp_ns) <= max_offset for s in stamps) or any(s > stamp_ns + max_offset for s in stamps)
+
+    def wait_for_labels(self, stamp_ns: int) -> None:
+        """Segmentation is usually slower than the lidar driver: give the sweep's label images up to
+        ``label_wait_s`` to arrive instead of fusing an unpainted cloud."""
+        max_offset = int(float(self.params["max_offset_s"]) * 1e9)
+        deadline = time.monotonic() + float(self.params["label_wait_s"])
+        with self.labels_arrived:
+            for index in range(self.cameras):
+                while not self._labels_settled(index, stamp_ns, max_offset):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    self.labels_arrived.wait(remaining)
 
     def _set_info(self, index: int, message: CameraInfo) -> None:
         self.camera_infos[index] = message
@@ -142,6 +169,7 @@ class FusionNode(KvisionNode):
             lidar_in_base = self.tf.lookup(base_frame, lidar_frame)
         except FrameNotFoundError as error:
             raise ConversionError(f"no extrinsics for {lidar_frame}: {error}") from error
+        self.wait_for_labels(stamp_ns)
         views = self.camera_views(stamp_ns, lidar_in_base, base_frame)
         result = self.pipeline.process(
             stamp_ns, xyz, views, lidar_in_base, self.poses.at(stamp_ns), base_frame, str(self.params["map_frame"])
@@ -167,7 +195,8 @@ class FusionNode(KvisionNode):
         views = []
         max_offset = int(float(self.params["max_offset_s"]) * 1e9)
         for index in range(self.cameras):
-            candidates = list(self.labels[index])
+            with self.labels_arrived:
+                candidates = list(self.labels[index])
             if not candidates:
                 continue
             nearest = min(candidates, key=lambda m: abs(stamp_to_ns(m.header.stamp) - stamp_ns))

@@ -2,9 +2,9 @@
 
 A plan is made for every odometry message once the perception inputs have caught up with it (within
 ``input_sync_s`` of its stamp), so a simulator in lockstep and a vehicle in real time are served by
-the same code. A steady-clock watchdog at ``watchdog_rate_hz`` publishes a controlled stop whenever a
-required input is older than ``max_input_age_s`` or a monitored node reports ERROR, and planning
-resumes by itself when they recover.
+the same code. A watchdog at ``watchdog_rate_hz`` on the node's clock (simulated time under
+use_sim_time) publishes a controlled stop whenever a required input is older than ``max_input_age_s``
+or a monitored node reports ERROR, and planning resumes by itself when they recover.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from autoware_perception_msgs.msg import PredictedObjects
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid as OccupancyGridMsg
 from nav_msgs.msg import Odometry, Path
-from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 from vision_msgs.msg import Detection2DArray
@@ -61,7 +60,9 @@ PARAMS = (
     ParamSpec("comfort_decel", 3.0, "Deceleration beyond which a stop is declared an emergency (m/s2)", 0.5, 8.0),
     ParamSpec("time_gap", 1.5, "Following time gap (s)", 0.5, 5.0),
     ParamSpec("max_input_age_s", 0.3, "Watchdog: inputs older than this trigger a controlled stop", 0.05, 5.0),
-    ParamSpec("watchdog_rate_hz", 10.0, "Watchdog checks per second (steady clock)", 1.0, 100.0),
+    ParamSpec(
+        "watchdog_rate_hz", 10.0, "Watchdog checks per second (node clock: sim time under use_sim_time)", 1.0, 100.0
+    ),
     ParamSpec("input_sync_s", 0.25, "How far perception stamps may lag odometry before a plan waits", 0.0, 2.0),
     ParamSpec(
         "monitored_nodes",
@@ -117,10 +118,9 @@ class PlanningNode(KvisionNode):
         if self.use_grid:
             self.create_subscription(PointCloud2, str(params["points_topic"]), self.on_points, self.input_qos)
         self.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, reliable)
-        # The watchdog runs on the steady clock: simulated time stands still while a lockstep simulator waits.
-        self.create_timer(
-            1.0 / float(params["watchdog_rate_hz"]), self.check_watchdog, clock=Clock(clock_type=ClockType.STEADY_TIME)
-        )
+        # The watchdog runs on the node's clock, simulated time under use_sim_time: a lockstep simulator that
+        # waits for a slow stack stops time for everyone, and nothing is stale then; on a vehicle it is wall time.
+        self.create_timer(1.0 / float(params["watchdog_rate_hz"]), self.check_watchdog)
         self.health.set_state(WARN, "waiting for the route")
 
     # --- inputs ------------------------------------------------------------------------------------
@@ -160,7 +160,7 @@ class PlanningNode(KvisionNode):
             self.ego_stamp_ns = state.stamp_ns
             self.ego_z = float(state.pose[2, 3])
             self.poses.add(state.stamp_ns, state.pose)
-        self.watchdog.seen("odometry", self.now_s())
+        self.watchdog.seen("odometry", self.clock_s())
         self.plan_if_ready()
 
     def on_objects(self, message: PredictedObjects) -> None:
@@ -171,7 +171,7 @@ class PlanningNode(KvisionNode):
             return
         with self.lock:
             self.users, self.users_stamp_ns = users, stamp_to_ns(message.header.stamp)
-        self.watchdog.seen("objects", self.now_s())
+        self.watchdog.seen("objects", self.clock_s())
         self.plan_if_ready()
 
     def on_actions(self, message: Detection2DArray) -> None:
@@ -196,7 +196,7 @@ class PlanningNode(KvisionNode):
         with self.lock:
             self.grid, self.grid_stamp_ns = grid, stamp_ns
         self.grid_pub.publish(grid_to_message(grid, stamp_ns, float(base_in_map[2, 3])))
-        self.watchdog.seen("painted_points", self.now_s())
+        self.watchdog.seen("painted_points", self.clock_s())
         self.plan_if_ready()
 
     def on_diagnostics(self, message: DiagnosticArray) -> None:
@@ -204,6 +204,10 @@ class PlanningNode(KvisionNode):
             node = status.name.removeprefix("kvision: ")
             if node in self.monitored:
                 self.watchdog.node_status(node, status.level == ERROR, status.message)
+
+    def clock_s(self) -> float:
+        """The node's clock (simulated under use_sim_time), for input ages."""
+        return self.get_clock().now().nanoseconds * 1e-9
 
     # --- planning ----------------------------------------------------------------------------------
 
@@ -217,7 +221,7 @@ class PlanningNode(KvisionNode):
                 return
             if self.use_grid and self.grid_stamp_ns < self.ego_stamp_ns - sync_ns:
                 return
-            if self.watchdog.problems(self.now_s()):
+            if self.watchdog.problems(self.clock_s()):
                 return  # the watchdog publishes the stop
             planner, ego, stamp_ns = self.planner, self.ego, self.ego_stamp_ns
             users, grid = self.users, self.grid
@@ -237,7 +241,7 @@ class PlanningNode(KvisionNode):
         self.health.set_value("collision_free_candidates", f"{plan.collision_free}/{plan.candidates}")
 
     def check_watchdog(self) -> None:
-        problems = self.watchdog.problems(self.now_s())
+        problems = self.watchdog.problems(self.clock_s())
         with self.lock:
             planner, ego, stamp_ns = self.planner, self.ego, self.ego_stamp_ns
         if not problems or planner is None or ego is None:

@@ -191,8 +191,9 @@ class ActionRecogniser:
             clip = self.clips[track_id]
             if clip.features:
                 history[row, -len(clip.features) :] = np.stack(clip.features)
-                past = np.stack(clip.velocity) if clip.velocity else np.zeros((0, 2), np.float32)
-                motion[row, self.frames - 1 - len(past) : self.frames - 1] = past[-(self.frames - 1) :]
+            past = list(clip.velocity)[-(self.frames - 1) :]
+            if past:
+                motion[row, self.frames - 1 - len(past) : self.frames - 1] = np.stack(past)
             motion[row, -1] = velocity
         started = time.perf_counter()
         outputs = self.backend.run({"frame": np.ascontiguousarray(frames), "history": history, "motion": motion})

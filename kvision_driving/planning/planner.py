@@ -511,11 +511,11 @@ class Planner:
             if culprit == -2:
                 what = "a static obstacle"
             else:
-                what = f"{obstacles[culprit].user.kind} {obstacles[culprit].user.object_id}"
+                what = f"{obstacles[culprit].user.kind} {obstacles[culprit].user.object_id[:8]}"
             plan.behaviour, plan.reason = Behaviour.EMERGENCY_STOP, f"no collision-free trajectory: {what}"
             return
         if plan.a.min() < -config.comfort_decel - 0.1:
-            who = f"{constraint.user.kind} {constraint.user.object_id}" if constraint else "an obstacle"
+            who = f"{constraint.user.kind} {constraint.user.object_id[:8]}" if constraint else "an obstacle"
             plan.behaviour = Behaviour.EMERGENCY_STOP
             plan.reason = f"braking at {-plan.a.min():.1f} m/s2 for {who}"
             return
@@ -523,7 +523,7 @@ class Planner:
             self._pass = (blocker.user.object_id, plan.lateral_target)
             side = "left" if plan.lateral_target > 0 else "right"
             plan.behaviour = Behaviour.PASS_BLOCKED_LANE
-            plan.reason = f"passing stationary {blocker.user.kind} {blocker.user.object_id} on the {side}"
+            plan.reason = f"passing stationary {blocker.user.kind} {blocker.user.object_id[:8]} on the {side}"
             plan.constraint_id = blocker.user.object_id
             return
         if constraint is None and grid_blocked and plan.v[-1] < plan.v[0] - 0.5:
@@ -536,10 +536,10 @@ class Planner:
         gap = float(constraint.s[0] - ego_s - config.rear_axle_to_centre - config.ego_length / 2)
         if user.is_pedestrian:
             plan.behaviour = Behaviour.YIELD_PEDESTRIAN
-            plan.reason = f"pedestrian {user.object_id} {user.action} {gap:.0f} m ahead"
+            plan.reason = f"pedestrian {user.object_id[:8]} {user.action} {gap:.0f} m ahead"
         elif abs(constraint.speed_s[0]) < config.blocked_speed:
             plan.behaviour = Behaviour.STOP_FOR_OBSTACLE
-            what = "end of route" if user.kind == "route_end" else f"stationary {user.kind} {user.object_id}"
+            what = "end of route" if user.kind == "route_end" else f"stationary {user.kind} {user.object_id[:8]}"
             suffix = "" if user.kind == "route_end" or blocker is None else ", no adjacent lane free to pass"
             plan.reason = f"{what} {gap:.0f} m ahead{suffix}"
         else:
@@ -550,7 +550,7 @@ class Planner:
             elif constraint.corridor:
                 note = f" (cut-in: {user.action} into our lane)"
             plan.reason = (
-                f"following {user.kind} {user.object_id} {gap:.0f} m ahead at {constraint.speed_s[0]:.1f} m/s{note}"
+                f"following {user.kind} {user.object_id[:8]} {gap:.0f} m ahead at {constraint.speed_s[0]:.1f} m/s{note}"
             )
 
     def _constraint(self, ego_s: float, plan: Plan, obstacles: list[_Obstacle]) -> _Obstacle | None:

@@ -1,8 +1,10 @@
 """The safety watchdog: are the planner's inputs fresh, and is every monitored node healthy?
 
-Freshness is judged on the steady clock at arrival, not on message stamps: a simulator in lockstep
-stops its clock while it waits for the planner, and a stamp never ages then, but a dead node still
-stops sending. When the watchdog trips, the planner publishes a controlled stop until it clears.
+Freshness is judged by arrival on the caller's clock, not on message stamps (a sensor's stamp says
+when it measured, not whether its node is alive). The planning node uses its ROS clock: wall time on
+a vehicle, simulated time under use_sim_time, so a lockstep simulator waiting for a slow stack does
+not look like a dead one. When the watchdog trips, the planner publishes a controlled stop until it
+clears.
 """
 
 from __future__ import annotations

@@ -49,7 +49,8 @@ def stack_processes(mode: str, backend: str = "onnxruntime") -> list[tuple[str, 
         ("segmentation", node_command("segmentation_node", "segmentation", f"backend:={backend}")),
         ("fusion", node_command("fusion_node", "fusion")),
         ("action", node_command("action_node", "action", f"backend:={backend}")),
-        ("planning", node_command("planning_node", "planning")),
+        # In lockstep the simulator waits for each plan: a tight sync keeps it from running ahead of perception.
+        ("planning", node_command("planning_node", "planning", "input_sync_s:=0.1")),
     ]
 
 
