@@ -1,4 +1,4 @@
-"""The perception stack on a vehicle or against a bag: segmentation and fusion nodes, each its own process.
+"""The stack on a vehicle or against a bag: segmentation, fusion, action and planning, each its own process.
 
 ros2 launch kvision_driving perception.launch.py
 ros2 launch kvision_driving perception.launch.py use_sim_time:=true backend:=tensorrt namespace:=kv
@@ -50,6 +50,26 @@ def generate_launch_description() -> LaunchDescription:
             remappings=[("/sensing/lidar/top/points", points), ("/sensing/camera/front/camera_info", camera_info)],
         ),
         Node(
+            package=PACKAGE,
+            executable="action_node",
+            name="action_node",
+            output="screen",
+            respawn=True,
+            respawn_delay=2.0,
+            parameters=[str(config / "action.yaml"), common, {"backend": LaunchConfiguration("backend")}],
+            remappings=[("/sensing/camera/front/image_raw", image), ("/sensing/camera/front/camera_info", camera_info)],
+        ),
+        Node(
+            package=PACKAGE,
+            executable="planning_node",
+            name="planning_node",
+            output="screen",
+            respawn=True,
+            respawn_delay=1.0,
+            parameters=[str(config / "planning.yaml"), common],
+            condition=IfCondition(LaunchConfiguration("planning")),
+        ),
+        Node(
             package="rviz2",
             executable="rviz2",
             name="rviz2",
@@ -66,6 +86,9 @@ def generate_launch_description() -> LaunchDescription:
                 "backend", default_value="auto", description="auto | tensorrt | onnxruntime-cuda | onnxruntime | torch"
             ),
             DeclareLaunchArgument("namespace", default_value="", description="Namespace for every node"),
+            DeclareLaunchArgument(
+                "planning", default_value="true", description="Start planning_node (false: perception only)"
+            ),
             DeclareLaunchArgument(
                 "rviz", default_value="false", description="Start RViz with config/rviz/kvision.rviz"
             ),

@@ -1,7 +1,8 @@
-"""The simulator closed loop with the perception stack: sim_node publishes /clock and sensors, every
-node follows sim time.
+"""The simulator closed loop with the whole stack: sim_node publishes /clock and sensors, every node
+follows sim time, ego follows planning_node's trajectory.
 
-    ros2 launch kvision_driving sim.launch.py scenario:=cut_in clock_mode:=realtime
+    ros2 launch kvision_driving sim.launch.py scenario:=cut_in
+    ros2 launch kvision_driving sim.launch.py scenario:=cut_in clock_mode:=lockstep rviz:=true
 """
 
 from pathlib import Path
@@ -47,7 +48,7 @@ def generate_launch_description() -> LaunchDescription:
                 "scenario", default_value="lead_vehicle_braking", description="config/scenarios name"
             ),
             DeclareLaunchArgument("clock_mode", default_value="realtime", description="realtime | lockstep"),
-            DeclareLaunchArgument("drive", default_value="autopilot", description="planner | autopilot"),
+            DeclareLaunchArgument("drive", default_value="planner", description="planner | autopilot"),
             DeclareLaunchArgument("backend", default_value="auto", description="Inference backend"),
             DeclareLaunchArgument("rviz", default_value="false", description="Start RViz"),
             simulator,

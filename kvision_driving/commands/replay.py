@@ -5,68 +5,41 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from kvision_driving.commands import CliError
 
 
 def replay(args: argparse.Namespace) -> int:
-    import rclpy
-
     from kvision_driving.ros.dds import apply_default_dds_profile
-    from kvision_driving.ros.replay import BagPlayer, ReplayError
+    from kvision_driving.ros.replay import ReplayError, run_replay
 
     apply_default_dds_profile()
     if args.rate <= 0:
         raise CliError("--rate must be positive")
     topics = {topic for topic in args.topics.split(",") if topic} or None
-    rclpy.init()
+    clock_hz = 0.0 if args.no_clock else args.clock_hz
     try:
-        player = BagPlayer(
-            args.bag, args.rate, args.start_offset, topics, args.loop, 0.0 if args.no_clock else args.clock_hz
-        )
-        player.wait_for_subscribers(args.wait_subscribers)
-        stats = player.play()
-        print(
-            json.dumps({"published": stats.published, "loops": stats.loops, "wall_s": round(stats.wall_s, 3)}),
-            file=sys.stderr,
-        )
-        player.destroy_node()
+        stats = run_replay(args.bag, args.rate, args.start_offset, topics, args.loop, clock_hz, args.wait_subscribers)
     except ReplayError as error:
         raise CliError(str(error)) from error
-    finally:
-        rclpy.try_shutdown()
+    summary = {"published": stats.published, "loops": stats.loops, "wall_s": round(stats.wall_s, 3)}
+    print(json.dumps(summary), file=sys.stderr)
     return 0
 
 
 def record(args: argparse.Namespace) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-
     from kvision_driving.ros.dds import apply_default_dds_profile
-    from kvision_driving.ros.recorder import Recorder, RecordError
+    from kvision_driving.ros.recorder import RecordError, run_record
 
     apply_default_dds_profile()
     if args.out.exists():
         raise CliError(f"{args.out} exists: record writes a new bag folder")
-    rclpy.init()
-    recorder = None
     try:
-        recorder = Recorder(args.out, args.topics, args.discovery_timeout, args.missing_ok)
-        executor = SingleThreadedExecutor()
-        executor.add_node(recorder)
-        deadline = time.monotonic() + args.duration if args.duration > 0 else float("inf")
-        while rclpy.ok() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
+        counts = run_record(args.out, args.topics, args.duration, args.discovery_timeout, args.missing_ok)
     except RecordError as error:
         raise CliError(str(error)) from error
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if recorder is not None:
-            print(json.dumps({"recorded": recorder.close(), "bag": str(args.out)}), file=sys.stderr)
-        rclpy.try_shutdown()
+    print(json.dumps({"recorded": counts, "bag": str(args.out)}), file=sys.stderr)
     return 0
 
 

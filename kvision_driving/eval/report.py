@@ -133,6 +133,7 @@ class ReportBuilder:
         self.truth_predicted: dict[int, Any] = {}
         self.diagnostics: dict[str, dict[str, str]] = {}
         self.frames: list[NDArray[np.uint8]] = []
+        self.pending: list[Any] = []  # camera messages waiting for their segmentation
         self.camera_count = 0
         self.has_truth = False
 
@@ -141,6 +142,7 @@ class ReportBuilder:
     def read(self, bag: Path) -> None:
         for topic, _, message in read_messages(bag, TOPICS):
             self._on(topic, message)
+        self._draw_pending(2**62)
 
     def _on(self, topic: str, message: Any) -> None:
         if topic == "/tf_static":
@@ -165,11 +167,20 @@ class ReportBuilder:
                 del store[old]
         elif topic == CAMERA:
             self.camera_count += 1
-            if self.camera_count % self.video_every == 0:
-                self.frames.append(self._frame(message))
+            if (self.camera_count - 1) % self.video_every == 0:
+                self.pending.append(message)
+            self._draw_pending(stamp_to_ns(message.header.stamp) - 500_000_000)  # labels dropped: draw without
         else:
             self.latest.messages[topic] = message
             self._score(topic, message)
+            if topic == "/perception/segmentation/labels":
+                self._draw_pending(stamp_to_ns(message.header.stamp))
+
+    def _draw_pending(self, up_to_ns: int) -> None:
+        """Draw the camera frames up to a stamp once the outputs for them have arrived (the recording
+        holds each image before the results computed from it)."""
+        while self.pending and stamp_to_ns(self.pending[0].header.stamp) <= up_to_ns:
+            self.frames.append(self._frame(self.pending.pop(0)))
 
     # --- metrics -------------------------------------------------------------------------------------
 

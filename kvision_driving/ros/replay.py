@@ -159,3 +159,27 @@ class BagPlayer(Node):
             loops += 1
             if not self.loop or should_stop():
                 return ReplayStats(published, loops, time.monotonic() - started)
+
+
+def run_replay(
+    bag: Path,
+    rate: float,
+    start_offset_s: float,
+    topics: set[str] | None,
+    loop: bool,
+    clock_hz: float,
+    wait_subscribers_s: float,
+) -> ReplayStats:
+    """Play ``bag`` once (or on a loop until Ctrl-C) in this process; ReplayError for what cannot be played."""
+    import rclpy
+
+    rclpy.init()
+    player = None
+    try:
+        player = BagPlayer(bag, rate, start_offset_s, topics, loop, clock_hz)
+        player.wait_for_subscribers(wait_subscribers_s)
+        return player.play()
+    finally:
+        if player is not None:
+            player.destroy_node()
+        rclpy.try_shutdown()
