@@ -138,15 +138,25 @@ def test_static_obstacle_in_the_grid_is_respected(planner: Planner) -> None:
 def test_occupancy_grid_cells() -> None:
     points = np.array([[5.0, 0.0, 0.0], [5.0, 2.0, 1.0], [6.0, 3.0, 0.0], [7.0, 0.0, 1.0], [8.0, 0.0, 1.0]])
     labels = np.array([0, 2, 1, 13, 255])  # road, building, sidewalk, car (a road user), unlabelled standing
-    grid = build_grid(points, labels, ground_z=0.0, centre=np.zeros(2))
+    points, labels = np.repeat(points, 2, axis=0), np.repeat(labels, 2)  # two returns per cell: not noise
+    lone = np.array([[9.0, 0.0, 1.0]])  # a single unlabelled return
+    grid = build_grid(np.vstack([points, lone]), np.append(labels, 255), ground_z=0.0, centre=np.zeros(2))
 
     def cell(x: float, y: float) -> int:
         return int(grid.cells[int((y - grid.origin[1]) / grid.resolution), int((x - grid.origin[0]) / grid.resolution)])
 
     assert cell(5.0, 0.0) == FREE
     assert cell(5.0, 2.0) == OCCUPIED and cell(6.0, 3.0) == OCCUPIED and cell(8.0, 0.0) == OCCUPIED
-    assert cell(7.0, 0.0) == UNKNOWN  # cars are predicted objects, not grid cells
+    assert cell(7.0, 0.0) == OCCUPIED  # a car no track explains is an obstacle like any other
+    tracked = build_grid(points, labels, ground_z=0.0, centre=np.zeros(2), tracked_boxes=[(7.0, 0.0, 0.0, 4.5, 1.8)])
+    assert (
+        tracked.cells[
+            int((0.0 - tracked.origin[1]) / tracked.resolution), int((7.0 - tracked.origin[0]) / tracked.resolution)
+        ]
+        == UNKNOWN
+    )  # a tracked car is checked through its predicted paths, not the grid
     assert cell(-20.0, 10.0) == UNKNOWN
+    assert cell(9.0, 0.0) == UNKNOWN  # one return is noise, not an obstacle
     assert grid.lookup_clearance(np.array([[5.0, 1.0]]))[0] == pytest.approx(1.0, abs=0.3)
     assert np.isinf(grid.lookup_clearance(np.array([[500.0, 0.0]]))[0])
 

@@ -192,7 +192,9 @@ class PlanningNode(KvisionNode):
             self.reject("painted_points", "no odometry at the sweep's stamp")
             return
         points_map = transform_points(base_in_map @ lidar_in_base, xyz.astype(np.float64))
-        grid = build_grid(points_map, labels, float(base_in_map[2, 3]), base_in_map[:2, 3], self.grid_spec)
+        with self.lock:
+            boxes = [(u.xy[0], u.xy[1], u.yaw, u.length, u.width) for u in self.users]
+        grid = build_grid(points_map, labels, float(base_in_map[2, 3]), base_in_map[:2, 3], self.grid_spec, boxes)
         with self.lock:
             self.grid, self.grid_stamp_ns = grid, stamp_ns
         self.grid_pub.publish(grid_to_message(grid, stamp_ns, float(base_in_map[2, 3])))

@@ -3,9 +3,11 @@
 Cells: -1 unknown (no point fell there), 0 free (road), 100 occupied: a point of a static class
 standing above the ground (buildings, poles, vegetation, fences...), an unlabelled point standing
 above the ground (an unclassified obstacle), or ground that is not drivable (sidewalk, terrain).
-Road users (people, vehicles) are left out: they move, and the planner checks them through their
-predicted paths instead. The grid is axis-aligned with the map and centred on ego, so RViz draws
-it without a rotation and the planner looks cells up directly.
+Points of road users (people, vehicles) inside a tracked object's box are left out: they move, and
+the planner checks them through their predicted paths instead; road-user points that no track
+explains (a car the tracker lost, a pedestrian not confirmed yet) are obstacles like any other.
+The grid is axis-aligned with the map and centred on ego, so RViz draws it without a rotation and
+the planner looks cells up directly.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class GridSpec:
     resolution: float = 0.25
     obstacle_min_height: float = 0.3  # above the ground: lower points are ground (kerbs, markings)
     obstacle_max_height: float = 2.5  # above it: overhanging branches and signs that ego passes under
+    min_points: int = 2
 
 
 @dataclass(frozen=True)
@@ -57,15 +60,30 @@ class OccupancyGrid:
         return float(np.mean(self.cells == OCCUPIED))
 
 
+def inside_boxes(
+    xy: NDArray[np.floating], boxes: list[tuple[float, float, float, float, float]], margin: float = 0.5
+) -> NDArray[np.bool_]:
+    """Which points (N, 2) lie in any box (x, y, yaw, length, width), grown by ``margin``."""
+    inside = np.zeros(len(xy), dtype=bool)
+    for x, y, yaw, length, width in boxes:
+        c, s = np.cos(yaw), np.sin(yaw)
+        dx, dy = xy[:, 0] - x, xy[:, 1] - y
+        along, across = c * dx + s * dy, -s * dx + c * dy
+        inside |= (np.abs(along) <= length / 2 + margin) & (np.abs(across) <= width / 2 + margin)
+    return inside
+
+
 def build_grid(
     points_map: NDArray[np.floating],
     labels: NDArray[np.integer],
     ground_z: float,
     centre: NDArray[np.floating],
     spec: GridSpec = GridSpec(),
+    tracked_boxes: list[tuple[float, float, float, float, float]] | None = None,
 ) -> OccupancyGrid:
     """Rasterise painted points (map frame, (N, 3), labels as Cityscapes train ids or 255 unlabelled) around
-    ``centre``; ``ground_z`` is the ground's height in map (ego's base_link z)."""
+    ``centre``; ``ground_z`` is the ground's height in map (ego's base_link z); ``tracked_boxes`` (x, y, yaw,
+    length, width in map) explain the road-user points inside them."""
     cells_per_side = round(spec.size_m / spec.resolution)
     origin = np.asarray(centre, dtype=np.float64)[:2] - spec.size_m / 2
     points = np.asarray(points_map, dtype=np.float64)
@@ -78,11 +96,14 @@ def build_grid(
     flat = index[:, 1] * cells_per_side + index[:, 0]
     standing = (height >= spec.obstacle_min_height) & (height <= spec.obstacle_max_height)
     free = np.isin(labels, DRIVABLE) & ~standing
-    occupied = (np.isin(labels, STATIC_OBSTACLES) & standing) | ((labels == IGNORE) & standing)
+    unexplained = np.isin(labels, ROAD_USERS) & ~inside_boxes(points[inside, :2], tracked_boxes or [], margin=1.0)
+    occupied = (np.isin(labels, STATIC_OBSTACLES) | (labels == IGNORE) | unexplained) & standing
     occupied |= np.isin(labels, NOT_DRIVABLE_GROUND) & ~standing
+    # A lone point is noise (a mislabelled pixel, a ray through a gap): a cell needs MIN_POINTS to be occupied.
+    hits = np.bincount(flat[occupied], minlength=cells_per_side * cells_per_side)
     cells = np.full(cells_per_side * cells_per_side, UNKNOWN, dtype=np.int8)
     cells[flat[free]] = FREE
-    cells[flat[occupied]] = OCCUPIED  # occupied wins over free in a shared cell
+    cells[hits >= spec.min_points] = OCCUPIED  # occupied wins over free in a shared cell
     cells = cells.reshape(cells_per_side, cells_per_side)
     blocked = cells == OCCUPIED
     clearance = (
