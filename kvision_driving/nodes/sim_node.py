@@ -139,10 +139,21 @@ class SimNode(KvisionNode):
         self.health.set_state(OK, "following the planner")
         return follow_trajectory(sim.ego, trajectory, sim.time_s, DT)
 
+    def destroy_node(self) -> None:
+        """Stop the simulation thread between two steps first: a daemon thread killed inside open3d's
+        ray casting at interpreter exit takes the process down with a non-zero status."""
+        self.finished = True
+        self.shutting_down = True
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10.0)
+        super().destroy_node()
+
     def run_loop(self) -> None:
         try:
             self.simulate()
         except Exception as error:  # noqa: BLE001 - a dead loop must end the process, not leave it spinning
+            if self.shutting_down or not self.context.ok():
+                return  # shutting down (Ctrl-C, ros2 launch): publishing fails then, and that is no failure
             self.get_logger().fatal(f"simulation failed: {type(error).__name__}: {error}")
             self.health.set_state(ERROR, f"simulation failed: {error}")
             self.exit_code = 1

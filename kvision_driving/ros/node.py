@@ -47,6 +47,7 @@ class KvisionNode(Node):
     def __init__(self, node_name: str, params: Sequence[ParamSpec], **kwargs: object) -> None:
         super().__init__(node_name, **kwargs)
         self._workers: list[tuple[LatestSlot, threading.Thread]] = []  # before anything that can raise
+        self.shutting_down = False
         self.params = declare_parameters(self, (*COMMON_PARAMS, *params))
         self.health = NodeHealth()
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
@@ -112,6 +113,8 @@ class KvisionNode(Node):
                     self.reject(name, error)
                     continue
                 except Exception as error:  # noqa: BLE001 - a node survives its own bugs and reports them
+                    if self.shutting_down or not self.context.ok():
+                        return  # publishing fails while shutting down: nothing to report
                     self.health.set_state(ERROR, f"{name}: {type(error).__name__}: {error}"[:200])
                     self.reject(name, f"{type(error).__name__}: {error}")
                     self.get_logger().debug(traceback.format_exc())
@@ -133,6 +136,7 @@ class KvisionNode(Node):
         return on_message
 
     def destroy_node(self) -> None:
+        self.shutting_down = True  # loops of the node's own threads end quietly from here on
         for slot, _ in self._workers:
             slot.close()
         for _, thread in self._workers:
