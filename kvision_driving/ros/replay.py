@@ -124,13 +124,20 @@ class BagPlayer(Node):
             else None
         )
 
-    def wait_for_subscribers(self, timeout_s: float) -> None:
-        """Give subscribers a moment to match before the first message (no match: play anyway)."""
+    def wait_for_subscribers(self, timeout_s: float, settle_s: float = 2.0) -> None:
+        """Before the first message, wait (up to ``timeout_s``) for a subscriber; then give the others the
+        graph knows of up to ``settle_s`` to match too (a participant that left recently can linger in
+        discovery, so this is bounded), so nothing recorded is lost to discovery."""
         deadline = time.monotonic() + timeout_s
+        first_match = None
         while time.monotonic() < deadline:
-            if any(publisher.get_subscription_count() for publisher in self.publishers_by_topic.values()):
-                time.sleep(0.3)  # the others of the same process match together
-                return
+            matched = {topic: pub.get_subscription_count() for topic, pub in self.publishers_by_topic.items()}
+            if any(matched.values()):
+                first_match = first_match or time.monotonic()
+                everyone = all(matched[topic] >= self.count_subscribers(topic) for topic in matched)
+                if everyone or time.monotonic() - first_match > settle_s:
+                    time.sleep(0.2)
+                    return
             time.sleep(0.05)
 
     def play(self, should_stop: object = lambda: False) -> ReplayStats:
