@@ -144,8 +144,9 @@ class SimNode(KvisionNode):
         ray casting at interpreter exit takes the process down with a non-zero status."""
         self.finished = True
         self.shutting_down = True
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=10.0)
+        thread = getattr(self, "_thread", None)  # absent when construction failed (bad parameters)
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=10.0)
         super().destroy_node()
 
     def run_loop(self) -> None:
