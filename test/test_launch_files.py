@@ -2,12 +2,13 @@
 
 Every launch file is parsed (not run): each Node of this package must name one of its console
 scripts, each parameter file must exist, and each parameter key in those files and in inline
-dictionaries must be declared by that node (ParamSpec names of the node module and of the node base).
+dictionaries must be declared by that node (its module's PARAMS and the node base's COMMON_PARAMS).
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
@@ -28,13 +29,11 @@ def console_scripts() -> dict[str, str]:
 
 
 def declared_parameters(module: str) -> set[str]:
-    """Names of every ParamSpec in the node's module and in the node base (COMMON_PARAMS)."""
-    names = set(BUILT_IN)
-    for path in (REPO / Path(*module.split("."))).with_suffix(".py"), REPO / "kvision_driving" / "ros" / "node.py":
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "ParamSpec":
-                names.add(node.args[0].value)
-    return names
+    """Names of the node module's PARAMS (shared sets such as MODEL_PARAMS included) and the node base's."""
+    from kvision_driving.ros.node import COMMON_PARAMS
+
+    specs = importlib.import_module(module).PARAMS
+    return BUILT_IN | {spec.name for spec in (*specs, *COMMON_PARAMS)}
 
 
 def launch_nodes(path: Path) -> list[ast.Call]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict, deque
-from pathlib import Path
 
 import numpy as np
 from autoware_perception_msgs.msg import PredictedObjects, TrackedObjects
@@ -25,8 +24,6 @@ from visualization_msgs.msg import MarkerArray
 from kvision_driving.core.actions import UNKNOWN_ACTION
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.geometry import invert_transform
-from kvision_driving.inference.backends import BACKENDS, PRECISIONS, BackendUnavailableError, create_backend
-from kvision_driving.inference.model_card import ModelIntegrityError, shipped_model
 from kvision_driving.perception.clips import ActionEstimate, ActionRecogniser, TrackView
 from kvision_driving.perception.prediction import MotionState, predict
 from kvision_driving.perception.segmentation import to_rgb
@@ -40,6 +37,7 @@ from kvision_driving.ros.convert import (
     stamp_to_ns,
 )
 from kvision_driving.ros.diagnostics import OK, WARN
+from kvision_driving.ros.models import MODEL_PARAMS, open_model
 from kvision_driving.ros.node import KvisionNode, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
 from kvision_driving.ros.qos import qos_by_name
@@ -48,11 +46,7 @@ from kvision_driving.ros.tf import StaticTransformListener
 HISTORY_S = 1.5  # track positions kept for the predictor's turn rate and deceleration
 
 PARAMS = (
-    ParamSpec("model_path", "", "Action ONNX model with a .card.json beside it (empty: the shipped model)"),
-    ParamSpec("backend", "auto", "Inference backend", choices=BACKENDS),
-    ParamSpec("precision", "fp16", "TensorRT precision", choices=PRECISIONS),
-    ParamSpec("engine_cache_dir", "", "TensorRT engine cache (empty: ~/.cache/kvision/engines)"),
-    ParamSpec("threads", 0, "CPU threads for ONNX Runtime / torch (0: library default)", 0, 64),
+    *MODEL_PARAMS,
     ParamSpec("camera_topic", "/sensing/camera/front/image_raw", "Camera image"),
     ParamSpec("camera_info_topic", "/sensing/camera/front/camera_info", "Camera intrinsics"),
     ParamSpec("objects_topic", "/perception/objects/tracked", "Tracked objects (map frame)"),
@@ -68,16 +62,8 @@ PARAMS = (
 class ActionNode(KvisionNode):
     def __init__(self) -> None:
         super().__init__("action_node", PARAMS)
-        model = Path(str(self.params["model_path"]) or shipped_model("actions.onnx"))
-        cache = str(self.params["engine_cache_dir"])
+        model, choice = open_model(self, "actions.onnx")
         try:
-            choice = create_backend(
-                model,
-                str(self.params["backend"]),
-                str(self.params["precision"]),
-                int(self.params["threads"]),
-                Path(cache) if cache else None,
-            )
             self.recogniser = ActionRecogniser(
                 choice.backend,
                 choice.card,
@@ -85,11 +71,8 @@ class ActionNode(KvisionNode):
                 int(self.params["max_tracks"]),
                 float(self.params["evict_after_s"]),
             )
-        except (ModelIntegrityError, BackendUnavailableError, ValueError) as error:
+        except ValueError as error:
             raise ParameterError(f"model {model}: {error}") from error
-        self.health.backend = choice.backend.name
-        self.health.set_value("model", choice.card.name)
-        self.get_logger().info(f"backend {choice.backend.name} ({choice.reason}); model {model.name}")
         self.lock = threading.Lock()
         self.camera = None
         self.poses = PoseHistory()

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from vision_msgs.msg import LabelInfo, VisionClass
 
-from kvision_driving.inference.backends import BACKENDS, PRECISIONS, BackendUnavailableError, create_backend
-from kvision_driving.inference.model_card import ModelIntegrityError, shipped_model
 from kvision_driving.perception.segmentation import Segmenter, to_rgb
 from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image
+from kvision_driving.ros.models import MODEL_PARAMS, open_model
 from kvision_driving.ros.node import KvisionNode, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
 
 PARAMS = (
-    ParamSpec("model_path", "", "ONNX model with a .card.json beside it (empty: the shipped model)"),
-    ParamSpec("backend", "auto", "Inference backend", choices=BACKENDS),
-    ParamSpec("precision", "fp16", "TensorRT precision", choices=PRECISIONS),
-    ParamSpec("engine_cache_dir", "", "TensorRT engine cache (empty: ~/.cache/kvision/engines)"),
-    ParamSpec("threads", 0, "CPU threads for ONNX Runtime / torch (0: library default)", 0, 64),
+    *MODEL_PARAMS,
     ParamSpec("publish_overlay", True, "Publish the colour overlay for RViz"),
     ParamSpec("publish_confidence", True, "Publish per-pixel confidence (mono8, 255 = 1.0) for fusion"),
     ParamSpec("labels_qos", "sensor_data", "QoS of the label, confidence and overlay images", choices=QOS_CHOICES),
@@ -32,22 +25,11 @@ PARAMS = (
 class SegmentationNode(KvisionNode):
     def __init__(self) -> None:
         super().__init__("segmentation_node", PARAMS)
-        model = Path(str(self.params["model_path"]) or shipped_model("segmentation.onnx"))
-        cache = str(self.params["engine_cache_dir"])
+        model, choice = open_model(self, "segmentation.onnx")
         try:
-            choice = create_backend(
-                model,
-                str(self.params["backend"]),
-                str(self.params["precision"]),
-                int(self.params["threads"]),
-                Path(cache) if cache else None,
-            )
             self.segmenter = Segmenter(choice.backend, choice.card)
-        except (ModelIntegrityError, BackendUnavailableError, ValueError) as error:
+        except ValueError as error:
             raise ParameterError(f"model {model}: {error}") from error
-        self.health.backend = choice.backend.name
-        self.health.set_value("model", choice.card.name)
-        self.get_logger().info(f"backend {choice.backend.name} ({choice.reason}); model {model.name}")
         images_qos = qos_by_name(str(self.params["labels_qos"]))
         self.labels_pub = self.create_publisher(Image, "/perception/segmentation/labels", images_qos)
         self.confidence_pub = self.create_publisher(Image, "/perception/segmentation/confidence", images_qos)

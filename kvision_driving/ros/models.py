@@ -1,0 +1,45 @@
+"""The model parameters every inference node declares, and opening its model with them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kvision_driving.inference.backends import (
+    BACKENDS,
+    PRECISIONS,
+    BackendChoice,
+    BackendUnavailableError,
+    create_backend,
+)
+from kvision_driving.inference.model_card import ModelIntegrityError, shipped_model
+from kvision_driving.ros.params import ParameterError, ParamSpec
+
+MODEL_PARAMS = (
+    ParamSpec("model_path", "", "ONNX model with a .card.json beside it (empty: the shipped model)"),
+    ParamSpec("backend", "auto", "Inference backend", choices=BACKENDS),
+    ParamSpec("precision", "fp16", "TensorRT precision", choices=PRECISIONS),
+    ParamSpec("engine_cache_dir", "", "TensorRT engine cache (empty: ~/.cache/kvision/engines)"),
+    ParamSpec("threads", 0, "CPU threads for ONNX Runtime / torch (0: library default)", 0, 64),
+)
+
+
+def open_model(node: object, shipped: str) -> tuple[Path, BackendChoice]:
+    """The node's model (``model_path`` or the shipped ``shipped``) verified and opened with its backend;
+    a model that cannot be used is a ParameterError (the node stops at start, saying why)."""
+    params = node.params
+    model = Path(str(params["model_path"]) or shipped_model(shipped))
+    cache = str(params["engine_cache_dir"])
+    try:
+        choice = create_backend(
+            model,
+            str(params["backend"]),
+            str(params["precision"]),
+            int(params["threads"]),
+            Path(cache) if cache else None,
+        )
+    except (ModelIntegrityError, BackendUnavailableError, ValueError) as error:
+        raise ParameterError(f"model {model}: {error}") from error
+    node.health.backend = choice.backend.name
+    node.health.set_value("model", choice.card.name)
+    node.get_logger().info(f"backend {choice.backend.name} ({choice.reason}); model {model.name}")
+    return model, choice
