@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from kvision_driving.core.actions import ACTION_ID, ACTIONS
 from kvision_driving.nets.actions import CLIP_FRAMES, CROP_SIZE, ActionNet
+from kvision_driving.nets.checkpoints import resume, save_checkpoint
 from kvision_driving.nets.plots import plot_confusion, plot_curves
 from kvision_driving.nets.reproducible import seed_everything
 
@@ -181,15 +182,8 @@ def train(config: ActionTrainConfig) -> dict[str, object]:
     model = ActionNet(len(ACTIONS))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "accuracy": []}
-    start = 0
     checkpoint_path = config.out / "checkpoint.pt"
-    if checkpoint_path.exists():  # resume
-        state = torch.load(checkpoint_path, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
-        history = json.loads(state["history"])
-        print(f"resumed from {checkpoint_path} at iteration {start}")
+    start, history = resume(checkpoint_path, model, optimizer, history)
     rng = random.Random(config.seed + start)
     picker = np.random.default_rng(config.seed + start)
     draw = sampling_weights(train_set.labels)
@@ -220,8 +214,7 @@ def train(config: ActionTrainConfig) -> dict[str, object]:
             progress.write(
                 f"iteration {step + 1}: val accuracy {metrics['accuracy']:.4f}, min recall {metrics['min_recall']:.3f}"
             )
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1}
-            torch.save({**state, "history": json.dumps(history)}, checkpoint_path)
+            save_checkpoint(checkpoint_path, model, optimizer, step + 1, history)
     metrics = evaluate(model, val_set)
     save_file(model.state_dict(), str(config.out / "actions.safetensors"))
     plot_confusion(

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from kvision_driving.core.labels import CLASS_NAMES, IGNORE
 from kvision_driving.data.cityscapes import find_samples, load_sample
+from kvision_driving.nets.checkpoints import resume, save_checkpoint
 from kvision_driving.nets.plots import plot_confusion, plot_curves
 from kvision_driving.nets.reproducible import seed_everything
 from kvision_driving.nets.segmentation import NUM_CLASSES, FastSCNN
@@ -184,15 +185,8 @@ def train(config: TrainConfig) -> dict[str, object]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = class_weights(train_labels)
     history: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "miou": []}
-    start = 0
     checkpoint_path = config.out / "checkpoint.pt"
-    if checkpoint_path.exists():  # resume
-        state = torch.load(checkpoint_path, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
-        history = json.loads(state["history"])
-        print(f"resumed from {checkpoint_path} at iteration {start}")
+    start, history = resume(checkpoint_path, model, optimizer, history)
     rng = random.Random(config.seed + start)
     draw = image_sampling_weights(train_labels) if config.rare_class_sampling else None
     picker = np.random.default_rng(config.seed + start)
@@ -219,15 +213,7 @@ def train(config: TrainConfig) -> dict[str, object]:
             history["eval_step"].append(step + 1)
             history["miou"].append(metrics["miou"])
             progress.write(f"iteration {step + 1}: val mIoU {metrics['miou']:.4f}")
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "step": step + 1,
-                    "history": json.dumps(history),
-                },
-                checkpoint_path,
-            )
+            save_checkpoint(checkpoint_path, model, optimizer, step + 1, history)
     metrics = evaluate(model, val_images, val_labels)
     save_file(model.state_dict(), str(config.out / "segmentation.safetensors"))
     confusion = np.array(metrics["confusion"])

@@ -1,0 +1,85 @@
+"""Property-based fuzzing of the parsers that read files people hand us: rosbag2 metadata and storage,
+model cards, scenario YAML. Whatever the bytes, the answer is the parser's own clear error, never a
+crash with another exception type."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kvision_driving.data.bag_source import BagError, open_bag
+from kvision_driving.inference.model_card import ModelIntegrityError, load_card
+from kvision_driving.sim.scenario import ScenarioError, parse_scenario
+
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+yaml_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10**6) | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+def metadata_variants() -> st.SearchStrategy:
+    """Real-looking rosbag2 metadata with fields removed, retyped or replaced at random."""
+    base = {
+        "version": 5,
+        "storage_identifier": "sqlite3",
+        "relative_file_paths": ["bag.db3"],
+        "duration": {"nanoseconds": 1000},
+        "starting_time": {"nanoseconds_since_epoch": 5},
+        "message_count": 1,
+        "topics_with_message_count": [
+            {
+                "topic_metadata": {"name": "/a", "type": "std_msgs/msg/String", "offered_qos_profiles": ""},
+                "message_count": 1,
+            }
+        ],
+        "compression_format": "",
+        "compression_mode": "",
+    }
+    return st.fixed_dictionaries({}, optional={key: st.just(value) | yaml_values for key, value in base.items()})
+
+
+@FUZZ
+@given(info=metadata_variants(), storage=st.binary(max_size=64))
+def test_bag_metadata_fuzz(tmp_path_factory, info: dict, storage: bytes) -> None:
+    folder = tmp_path_factory.mktemp("bag")
+    (folder / "metadata.yaml").write_text(yaml.safe_dump({"rosbag2_bagfile_information": info}))
+    (folder / "bag.db3").write_bytes(storage)
+    with contextlib.suppress(BagError):
+        list(open_bag(folder).messages())
+
+
+@FUZZ
+@given(data=st.binary(max_size=256))
+def test_mcap_fuzz(tmp_path_factory, data: bytes) -> None:
+    path = tmp_path_factory.mktemp("mcap") / "x.mcap"
+    path.write_bytes(b"\x89MCAP0\r\n" + data)
+    with contextlib.suppress(BagError):
+        list(open_bag(path).messages())
+
+
+@FUZZ
+@given(card=yaml_values)
+def test_model_card_fuzz(tmp_path_factory, card: object) -> None:
+    path = tmp_path_factory.mktemp("card") / "m.card.json"
+    path.write_text(json.dumps(card, default=str))
+    with contextlib.suppress(ModelIntegrityError):
+        load_card(path)
+
+
+@FUZZ
+@given(scenario=yaml_values)
+def test_scenario_fuzz(scenario: object) -> None:
+    with contextlib.suppress(ScenarioError):
+        parse_scenario(scenario)
+
+
+def test_a_real_bag_still_opens() -> None:
+    bag = open_bag(Path(__file__).resolve().parents[2] / "shared" / "data" / "rosbag2" / "talker_sqlite3")
+    assert bag.topics["/topic"].count == 10
