@@ -9,8 +9,9 @@ Model-based, one or more hypotheses per track, each a path of box centres at 0.1
   second hypothesis for ``stopped``);
 - ``crossing``: across the road at walking speed: straight on once walking, perpendicular to ego's
   heading towards ego's path while still at the kerb;
-- otherwise (``moving``, ``walking``, ``unknown``): the track's velocity, turning only when it is
-  clearly turning (an intersection), the turn fading over a second.
+- otherwise (``moving``, ``walking``, ``unknown``): the track's velocity, turning only when it turns
+  steadily (a bend, an intersection: both halves of its history turn the same way; a lane change's
+  swerve does not count), the turn fading over a few seconds.
 
 :func:`constant_velocity` is the baseline the evaluation compares against.
 """
@@ -27,8 +28,8 @@ STEP_S = 0.1
 LANE_WIDTH = 3.5
 LANE_CHANGE_S = 3.0
 WALKING_SPEED = 1.4
-TURN_MEMORY_S = 1.0
-MIN_TURN_RATE = 0.2  # rad/s: below it the track keeps its heading
+TURN_MEMORY_S = 3.0
+MIN_TURN_RATE = 0.08  # rad/s: below it the track keeps its heading
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,14 @@ def _turn_rate(state: MotionState) -> float:
         return 0.0
     rate = float(np.polyfit(times, headings, 1)[0])
     if abs(rate) < MIN_TURN_RATE:
-        return 0.0  # lane keeping and lane changes: straight on predicts better than a fading swerve
+        return 0.0
+    # A bend turns steadily; a lane change swerves one way, then back. Trust a rate only when both halves
+    # of the history turn the same way at a similar rate: straight on predicts a swerve better.
+    half = len(times) // 2
+    if half >= 2:
+        early, late = (float(np.polyfit(times[i], headings[i], 1)[0]) for i in (slice(0, half + 1), slice(half, None)))
+        if early * late <= 0 or min(abs(early), abs(late)) < 0.5 * max(abs(early), abs(late)):
+            return 0.0
     return float(np.clip(rate, -0.6, 0.6))
 
 
