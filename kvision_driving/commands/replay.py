@@ -20,7 +20,9 @@ def replay(args: argparse.Namespace) -> int:
     topics = {topic for topic in args.topics.split(",") if topic} or None
     clock_hz = 0.0 if args.no_clock else args.clock_hz
     try:
-        stats = run_replay(args.bag, args.rate, args.start_offset, topics, args.loop, clock_hz, args.wait_subscribers)
+        stats = run_replay(
+            args.bag, args.rate, args.start_offset, topics, args.loop, clock_hz, args.wait_subscribers, args.delay
+        )
     except ReplayError as error:
         raise CliError(str(error)) from error
     summary = {"published": stats.published, "loops": stats.loops, "wall_s": round(stats.wall_s, 3)}
@@ -53,6 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--clock-hz", type=float, default=100.0, help="/clock messages per second")
     parser.add_argument("--no-clock", action="store_true", help="do not publish /clock")
     parser.add_argument("--wait-subscribers", type=float, default=2.0, help="seconds to wait for a subscriber first")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds between advertising and playing")
     parser.set_defaults(handler=replay)
 
     parser = commands.add_parser("record", help="record topics into a new MCAP rosbag2")

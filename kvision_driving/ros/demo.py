@@ -114,7 +114,8 @@ def run_demo(
             source = open_bag(bag)
             total = (source.end_ns - source.start_ns) / 1e9
             time.sleep(START_DELAY_S)  # nodes up and the recorder subscribed before the first message
-            graph.start("replay", ["kvision", "replay", str(bag), "--wait-subscribers", "30"])
+            # The recorder subscribes once it sees the player's publishers: --delay gives it that time.
+            graph.start("replay", ["kvision", "replay", str(bag), "--delay", "3", "--wait-subscribers", "30"])
             driver = "replay"
         _follow(graph, probe, driver, total, timeout_s)
         if graph.wait(driver, 10) != 0:

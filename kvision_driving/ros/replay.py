@@ -136,7 +136,7 @@ class BagPlayer(Node):
                 first_match = first_match or time.monotonic()
                 everyone = all(matched[topic] >= self.count_subscribers(topic) for topic in matched)
                 if everyone or time.monotonic() - first_match > settle_s:
-                    time.sleep(0.2)
+                    time.sleep(0.5)  # matching completes on the subscriber's side a moment after ours
                     return
             time.sleep(0.05)
 
@@ -176,6 +176,7 @@ def run_replay(
     loop: bool,
     clock_hz: float,
     wait_subscribers_s: float,
+    delay_s: float = 0.0,
 ) -> ReplayStats:
     """Play ``bag`` once (or on a loop until Ctrl-C) in this process; ReplayError for what cannot be played."""
     import rclpy
@@ -184,6 +185,7 @@ def run_replay(
     player = None
     try:
         player = BagPlayer(bag, rate, start_offset_s, topics, loop, clock_hz)
+        time.sleep(delay_s)  # recorders learn a topic's type from its publisher: give them time to subscribe
         player.wait_for_subscribers(wait_subscribers_s)
         return player.play()
     finally:
