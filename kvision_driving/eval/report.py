@@ -54,16 +54,6 @@ MATCH_M, RANGE_M = 2.0, 40.0
 
 
 @dataclass
-class _Latest:
-    """The newest message of every perception and planning output, as the frames are drawn."""
-
-    messages: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, topic: str) -> Any:
-        return self.messages.get(topic)
-
-
-@dataclass
 class _Scores:
     confusion: NDArray[np.int64] = field(default_factory=lambda: np.zeros((19, 19), np.int64))
     visible: int = 0
@@ -124,7 +114,7 @@ class ReportBuilder:
     def __init__(self, out: Path, video_every: int = 2) -> None:
         self.out = out
         self.video_every = video_every
-        self.latest = _Latest()
+        self.latest: dict[str, Any] = {}  # the newest message of every output, as the frames are drawn
         self.tree, self.poses = StaticFrameTree(), PoseHistory()
         self.scores = _Scores()
         self.truth_labels: dict[int, Any] = {}
@@ -171,7 +161,7 @@ class ReportBuilder:
                 self.pending.append(message)
             self._draw_pending(stamp_to_ns(message.header.stamp) - 500_000_000)  # labels dropped: draw without
         else:
-            self.latest.messages[topic] = message
+            self.latest[topic] = message
             self._score(topic, message)
             if topic == "/perception/segmentation/labels":
                 self._draw_pending(stamp_to_ns(message.header.stamp))
@@ -196,7 +186,8 @@ class ReportBuilder:
             ego = self.poses.at(stamp)
             if ego is None:
                 return
-            visible = {d.id for d in self.truth_actions.get(stamp, type("E", (), {"detections": []})()).detections}
+            seen = self.truth_actions.get(stamp)
+            visible = {d.id for d in seen.detections} if seen is not None else set()
             truth = [o for o in _objects(self.truth_tracked[stamp], "tracked") if o[0] in visible]
             truth = [o for o in truth if np.linalg.norm(o[1] - ego[:2, 3]) < RANGE_M]
             mine = [o for o in _objects(message, "tracked") if np.linalg.norm(o[1] - ego[:2, 3]) < RANGE_M]
