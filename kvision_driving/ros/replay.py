@@ -136,7 +136,7 @@ class BagPlayer(Node):
                 first_match = first_match or time.monotonic()
                 everyone = all(matched[topic] >= self.count_subscribers(topic) for topic in matched)
                 if everyone or time.monotonic() - first_match > settle_s:
-                    time.sleep(0.5)  # matching completes on the subscriber's side a moment after ours
+                    time.sleep(1.0)  # matching completes on the subscriber's side a moment after ours
                     return
             time.sleep(0.05)
 
