@@ -8,6 +8,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 DISTORTION_MODELS = ("plumb_bob", "rational_polynomial", "equidistant", "")
+#: Coefficients each model takes (sensor_msgs/distortion_models.h); none at all means an ideal lens.
+DISTORTION_COEFFICIENTS = {"plumb_bob": (5,), "rational_polynomial": (8, 12, 14), "equidistant": (4,), "": (0,)}
+#: Larger than any automotive camera; a bigger size is a corrupted message, not a camera.
+MAX_CAMERA_SIDE = 16384
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,20 @@ class PinholeCamera:
         """Raise ValueError when the intrinsics cannot describe a real camera."""
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"camera size {self.width}x{self.height} is not positive")
+        if self.width > MAX_CAMERA_SIDE or self.height > MAX_CAMERA_SIDE:
+            raise ValueError(f"camera size {self.width}x{self.height} exceeds {MAX_CAMERA_SIDE} per side")
         if not (np.all(np.isfinite(self.k)) and np.all(np.isfinite(self.p)) and np.all(np.isfinite(self.d))):
             raise ValueError("camera intrinsics contain NaN or inf")
         if self.fx <= 0 or self.fy <= 0:
             raise ValueError(f"focal lengths must be positive (fx={self.fx}, fy={self.fy})")
         if self.distortion_model not in DISTORTION_MODELS:
             raise ValueError(f"unknown distortion model {self.distortion_model!r}")
+        counts = DISTORTION_COEFFICIENTS[self.distortion_model]
+        if self.d.size and self.d.size not in counts:
+            model = self.distortion_model or "no"
+            raise ValueError(f"{model} distortion takes {counts} coefficients, got {self.d.size}")
+        if not np.allclose(self.r @ self.r.T, np.eye(3), atol=1e-3) or np.linalg.det(self.r) < 0:
+            raise ValueError("rectification matrix R is not a rotation")
 
     def project(self, points_optical: NDArray[np.floating]) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
         """Project (N, 3) points in the optical frame to pixels with K (no distortion).

@@ -88,6 +88,17 @@ def label_ids_to_train_ids(label_ids: NDArray[np.integer]) -> NDArray[np.uint8]:
     return table[np.asarray(label_ids, dtype=np.uint8)]
 
 
+def check_train_ids(labels: NDArray[np.integer]) -> None:
+    """Raise ValueError unless every value is a train id or IGNORE: another label space (labelIds, a
+    model with other classes) would otherwise be read as the wrong classes without a word."""
+    values = np.asarray(labels)
+    if values.size == 0:
+        return
+    top = int(values.max(where=values != IGNORE, initial=0))
+    if top >= len(CLASS_NAMES) or int(values.min()) < 0:
+        raise ValueError(f"label {top} is not a train id (0-{len(CLASS_NAMES) - 1}, or {IGNORE} for none)")
+
+
 def colorize(labels: NDArray[np.integer]) -> NDArray[np.uint8]:
     """An (H, W, 3) rgb image of train ids; ignore is black."""
     table = np.zeros((256, 3), dtype=np.uint8)

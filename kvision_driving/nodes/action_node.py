@@ -76,7 +76,7 @@ class ActionNode(KvisionNode):
         self.lock = threading.Lock()
         self.camera = None
         self.poses = PoseHistory()
-        self.tf = StaticTransformListener(self)
+        self.tf = StaticTransformListener(self, on_reject=self.reject)
         self.tracks: list[TrackView] = []
         self.tracks_stamp_ns = -1
         self.actions: dict[str, ActionEstimate] = {}

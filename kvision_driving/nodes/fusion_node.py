@@ -13,7 +13,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
+from kvision_driving.core.camera import PinholeCamera
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
+from kvision_driving.core.labels import check_train_ids
 from kvision_driving.perception.fusion import FusionPipeline, FusionSettings
 from kvision_driving.perception.painting import (
     UNKNOWN,
@@ -76,7 +78,7 @@ class FusionNode(KvisionNode):
         self.labels: list[deque] = [deque(maxlen=LABEL_BUFFER) for _ in label_topics]
         self.labels_arrived = threading.Condition()
         self.confidences: list[dict[int, object]] = [{} for _ in label_topics]
-        self.camera_infos: list[CameraInfo | None] = [None] * self.cameras
+        self.cameras_known: list[PinholeCamera | None] = [None] * self.cameras
         self.poses = PoseHistory()
         self.pipeline = FusionPipeline(
             FusionSettings(
@@ -87,7 +89,7 @@ class FusionNode(KvisionNode):
                 max_misses=int(self.params["max_misses"]),
             )
         )
-        self.tf = StaticTransformListener(self)
+        self.tf = StaticTransformListener(self, on_reject=self.reject)
         self.last_stamp_ns: int | None = None
         sensor = self.input_qos
         for index, topic in enumerate(label_topics):
@@ -110,6 +112,20 @@ class FusionNode(KvisionNode):
     # --- inputs ------------------------------------------------------------------------------------
 
     def _add_labels(self, index: int, message: Image) -> None:
+        # Checked on arrival, so a bad image is counted once and never displaces a good one in the buffer.
+        try:
+            labels = image_to_numpy(message)
+            if message.encoding != "mono8":
+                raise ConversionError(f"labels must be mono8, got {message.encoding}")
+            check_train_ids(labels)
+        except (ConversionError, ValueError) as error:
+            self.reject(f"camera {index} labels", error)
+            return
+        camera = self.cameras_known[index]
+        if camera is not None and labels.shape != (camera.height, camera.width):
+            size = f"{camera.width}x{camera.height}"
+            self.reject(f"camera {index} labels", f"{labels.shape} do not match camera info {size}")
+            return
         with self.labels_arrived:
             self.labels[index].append(message)
             self.labels_arrived.notify_all()
@@ -133,7 +149,10 @@ class FusionNode(KvisionNode):
                     self.labels_arrived.wait(remaining)
 
     def _set_info(self, index: int, message: CameraInfo) -> None:
-        self.camera_infos[index] = message
+        try:  # a bad message is skipped: the last good calibration stays in use
+            self.cameras_known[index] = camera_info_to_pinhole(message)
+        except ConversionError as error:
+            self.reject(f"camera {index} info", error)
 
     def _add_confidence(self, index: int, message: Image) -> None:
         store = self.confidences[index]
@@ -204,12 +223,11 @@ class FusionNode(KvisionNode):
             if abs(label_stamp - stamp_ns) > max_offset:
                 self.health.on_bad_input(f"camera {index}: no labels within max_offset_s")
                 continue
-            info = self.camera_infos[index]
-            if info is None:
+            camera = self.cameras_known[index]
+            if camera is None:
                 self.reject(f"camera {index}", "no camera info received yet")
                 continue
             try:
-                camera = camera_info_to_pinhole(info)
                 labels = image_to_numpy(nearest)
                 optical_in_base = self.tf.lookup(base_frame, nearest.header.frame_id)
             except (ConversionError, FrameNotFoundError) as error:

@@ -24,6 +24,7 @@ from visualization_msgs.msg import MarkerArray
 
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.geometry import transform_points
+from kvision_driving.core.labels import check_train_ids
 from kvision_driving.planning.occupancy import GridSpec, OccupancyGrid, build_grid
 from kvision_driving.planning.planner import Behaviour, Plan, Planner, PlannerConfig
 from kvision_driving.planning.scene import EgoState, RoadUser
@@ -103,7 +104,7 @@ class PlanningNode(KvisionNode):
         self.grid: OccupancyGrid | None = None
         self.grid_stamp_ns = -1
         self.poses = PoseHistory()
-        self.tf = StaticTransformListener(self)
+        self.tf = StaticTransformListener(self, on_reject=self.reject)
         self.stopping = False
         self.ego_z = 0.0
         reliable = qos_by_name("reliable")
@@ -182,8 +183,11 @@ class PlanningNode(KvisionNode):
         try:
             xyz, _ = pointcloud2_to_xyz(message, drop_invalid=False)
             labels = pointcloud2_field(message, "label", np.uint8)
+            if not np.isfinite(xyz).all(axis=1).any():
+                raise ConversionError("painted cloud has no finite point")
+            check_train_ids(labels)
             lidar_in_base = self.tf.lookup(str(self.params["base_frame"]), message.header.frame_id)
-        except (ConversionError, FrameNotFoundError) as error:
+        except (ConversionError, FrameNotFoundError, ValueError) as error:
             self.reject("painted_points", error)
             return
         with self.lock:

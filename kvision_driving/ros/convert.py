@@ -10,6 +10,7 @@ frame, count it and say why in ``/diagnostics``.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -226,6 +227,10 @@ def pointcloud2_dtype(msg: PointCloud2) -> np.dtype:
         offsets.append(int(field.offset))
     if not names:
         raise ConversionError("point cloud has no fields")
+    spans = sorted(zip(offsets, formats, names, strict=True), key=lambda span: span[0])
+    for (offset, fmt, name), (next_offset, _, next_name) in itertools.pairwise(spans):
+        if offset + np.dtype(fmt).itemsize > next_offset:  # numpy would allow it; no real driver writes it
+            raise ConversionError(f"point fields {name!r} and {next_name!r} overlap")
     try:
         return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": int(msg.point_step)})
     except ValueError as error:  # overlapping fields

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rclpy.node import Node
 
 from kvision_driving.core.frames import FrameNotFoundError, StaticFrameTree
@@ -20,8 +22,12 @@ __all__ = ["FrameNotFoundError", "StaticTransformListener"]
 class StaticTransformListener:
     """Subscribes /tf_static (transient local, so late joiners get every transform) into a frame tree."""
 
-    def __init__(self, node: Node, topic: str = "/tf_static") -> None:
+    def __init__(
+        self, node: Node, topic: str = "/tf_static", on_reject: Callable[[str, Exception], None] | None = None
+    ) -> None:
+        """``on_reject(source, error)`` hears of each refused transform (a node counts it in /diagnostics)."""
         self._node = node
+        self._on_reject = on_reject
         self.tree = StaticFrameTree()
         self.rejected = 0
         self._subscription = node.create_subscription(TFMessage, topic, self._on_message, tf_static_qos())
@@ -32,7 +38,10 @@ class StaticTransformListener:
                 parent, child, matrix = transform_stamped_to_matrix(transform)
             except ConversionError as error:
                 self.rejected += 1
-                self._node.get_logger().error(f"ignoring /tf_static entry: {error}", throttle_duration_sec=5.0)
+                if self._on_reject is not None:
+                    self._on_reject("tf_static", error)
+                else:
+                    self._node.get_logger().error(f"ignoring /tf_static entry: {error}", throttle_duration_sec=5.0)
                 continue
             self.tree.add(parent, child, matrix)
 
