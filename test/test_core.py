@@ -112,3 +112,23 @@ def test_rolling_samples_and_rates() -> None:
     assert meter.rate(10.0) == 0.0
     summary = latency_summary_ms([1_000_000, 2_000_000, 3_000_000])
     assert summary["p50_ms"] == pytest.approx(2.0) and summary["count"] == 3
+
+
+def test_stamp_gate_tells_duplicates_late_messages_and_jumps_back() -> None:
+    from kvision_driving.core.stamps import StampGate, StampOrder
+
+    gate = StampGate(jump_back_ns=500)
+    seen = [gate.check(stamp) for stamp in (100, 200, 200, 150, 300, 1_000, 400, 450, 450, 420)]
+    assert seen == [
+        StampOrder.NEW,
+        StampOrder.NEW,
+        StampOrder.DUPLICATE,
+        StampOrder.LATE,
+        StampOrder.NEW,
+        StampOrder.NEW,
+        StampOrder.JUMP_BACK,  # 600 back from 1000: a new timeline starts at 400
+        StampOrder.NEW,
+        StampOrder.DUPLICATE,
+        StampOrder.LATE,
+    ]
+    assert [order.skip for order in seen].count(True) == 4

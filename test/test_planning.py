@@ -180,3 +180,16 @@ def test_watchdog_stop_is_controlled(planner: Planner) -> None:
     assert plan.behaviour is Behaviour.SAFE_STOP and plan.reason == "perception stale"
     assert plan.v[-1] == 0.0 and plan.a.min() >= -PlannerConfig().comfort_decel - 1e-6
     assert np.allclose(plan.xy[:, 1], LANE_Y, atol=0.05)
+
+
+def test_watchdog_ages_count_from_now_after_the_clock_went_back() -> None:
+    from kvision_driving.planning.watchdog import InputWatchdog
+
+    watchdog = InputWatchdog(["odometry"], max_age_s=0.3)
+    watchdog.seen("odometry", 100.0)
+    assert watchdog.problems(100.2) == []
+    assert watchdog.problems(5.0) == []  # a simulator restart: time is 5 s now, the input was just seen
+    assert watchdog.problems(5.2) == []
+    assert watchdog.problems(5.4) == ["odometry stale (400 ms)"]  # and a dead input is still found stale
+    watchdog.node_status("fusion_node", True, "boom")
+    assert watchdog.problems(5.4)[-1] == "fusion_node in ERROR: boom"

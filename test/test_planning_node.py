@@ -25,6 +25,7 @@ GROUND_TRUTH_PLANNING = (
     "objects_topic:=/ground_truth/objects/predicted",
     "actions_topic:=/ground_truth/actions",
     "monitored_nodes:=['fusion_node']",
+    "labels_topic:=''",  # no segmentation in these graphs
 )
 
 

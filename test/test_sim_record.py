@@ -14,6 +14,7 @@ from conftest import SHARED_INTERFACES
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Reader
 
+from kvision_driving.data.bag_source import open_bag
 from kvision_driving.ros.convert import image_to_numpy, pointcloud2_to_array, stamp_to_ns
 from kvision_driving.sim.scenario import load_scenario
 from kvision_driving.sim.simulator import START_NS, Simulator
@@ -59,6 +60,10 @@ def test_recorded_bag_reads_back_as_ros_messages(tmp_path: Path, storage: str) -
             message = deserialize_message(raw, message_class(connection.msgtype))
             messages.setdefault(connection.topic, []).append((timestamp, message))
     assert connections["/tf_static"].ext.offered_qos_profiles[0].durability.name == "TRANSIENT_LOCAL"
+    # ... and our own reader (the player's) sees it too: MCAP metadata names the policies since Jazzy.
+    topics = open_bag(bag).topics
+    assert topics["/tf_static"].qos[0].transient_local and topics["/planning/route"].qos[0].transient_local
+    assert not topics["/sensing/lidar/top/points"].qos[0].reliable
     assert len(messages["/sensing/camera/front/image_raw"]) == 20  # 20 Hz
     assert len(messages["/sensing/lidar/top/points"]) == 10  # 10 Hz
     assert len(messages["/clock"]) == 20

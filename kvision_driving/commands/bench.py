@@ -75,6 +75,21 @@ def planning(args: argparse.Namespace) -> int:
     return 0
 
 
+def pipeline(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import pipeline as bench
+    from kvision_driving.ros.dds import apply_default_dds_profile
+
+    apply_default_dds_profile()
+    if args.bag is not None and not args.bag.exists():
+        raise CliError(f"no bag at {args.bag}")
+    result = bench.run(args.bag, args.scenario, args.duration, tuple(args.backends.split(",")), args.logs)
+    write_json(result, args.out)
+    if args.markdown:
+        args.markdown.write_text(bench.summary_table(result))
+    print(bench.summary_table(result), file=sys.stderr)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmarks (JSON out)")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
@@ -110,6 +125,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tracks", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
     parser.set_defaults(handler=actions)
+
+    parser = benches.add_parser("pipeline", help="the whole stack on a simulator bag at sensor rates, per backend")
+    parser.add_argument("--bag", type=Path, default=None, help="a recorded simulator bag (default: record one)")
+    parser.add_argument("--scenario", default="dense_traffic", help="scenario to record when no --bag")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds to record when no --bag")
+    parser.add_argument("--backends", default="onnxruntime,torch")
+    parser.add_argument("--logs", type=Path, default=None, help="keep the node logs here")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the summary table here")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
+    parser.set_defaults(handler=pipeline)
 
     parser = benches.add_parser("planning", help="planning cycle time by number of predicted objects")
     parser.add_argument("--objects", default="0,10,20,40", help="comma list of object counts")

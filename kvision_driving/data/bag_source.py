@@ -96,9 +96,14 @@ def _rosbag2_folder(path: Path) -> BagSource:
 
 
 def _qos_of(profile: dict) -> OfferedQos:
-    """One offered QoS profile as rosbag2 writes it: reliability / durability 1 = reliable / transient local."""
+    """One offered QoS profile as rosbag2 writes it: up to Iron as enum numbers (reliability 2 = best effort,
+    durability 1 = transient local), since Jazzy as names (``best_effort``, ``transient_local``)."""
     reliability, durability = profile.get("reliability"), profile.get("durability")
-    return OfferedQos(reliable=reliability != 2, transient_local=durability == 1, depth=int(profile.get("depth") or 0))
+    return OfferedQos(
+        reliable=reliability not in (2, "best_effort"),
+        transient_local=durability in (1, "transient_local"),
+        depth=int(profile.get("depth") or 0),
+    )
 
 
 def _mcap_file(path: Path) -> BagSource:

@@ -24,6 +24,7 @@ from visualization_msgs.msg import MarkerArray
 from kvision_driving.core.actions import UNKNOWN_ACTION
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.geometry import invert_transform
+from kvision_driving.core.stamps import StampOrder
 from kvision_driving.perception.clips import ActionEstimate, ActionRecogniser, TrackView
 from kvision_driving.perception.prediction import MotionState, predict
 from kvision_driving.perception.segmentation import to_rgb
@@ -74,6 +75,7 @@ class ActionNode(KvisionNode):
         except ValueError as error:
             raise ParameterError(f"model {model}: {error}") from error
         self.lock = threading.Lock()
+        self.recogniser_stale = False
         self.camera = None
         self.poses = PoseHistory()
         self.tf = StaticTransformListener(self, on_reject=self.reject)
@@ -108,16 +110,22 @@ class ActionNode(KvisionNode):
         except ConversionError as error:
             self.reject("odometry", error)
             return
+        order = self.check_order("odometry", state.stamp_ns)
+        if order.skip:
+            return
         with self.lock:
-            if state.stamp_ns < (self.poses.latest_stamp_ns() or 0) - 500_000_000:
-                self.get_logger().warning("time went backwards (bag loop?): resetting clips and histories")
-                self.poses.clear()
-                self.recogniser.reset()
-                self.history.clear()
-                self.actions = {}
-                self.tracks, self.tracks_stamp_ns = [], -1
+            if order is StampOrder.JUMP_BACK:
+                self.start_over()
             self.poses.add(state.stamp_ns, state.pose)
             self.ego_pose = state.pose
+
+    def start_over(self) -> None:
+        """Time went back (a bag loop, a simulator reset): forget everything kept over time. Caller holds the lock."""
+        self.poses.clear()
+        self.recogniser_stale = True  # reset by the image worker, the recogniser's only user
+        self.history.clear()
+        self.actions = {}
+        self.tracks, self.tracks_stamp_ns = [], -1
 
     def on_tracks(self, message: TrackedObjects) -> None:
         """Predict every track at the tracker's stamp with the latest actions, publish at once."""
@@ -130,7 +138,12 @@ class ActionNode(KvisionNode):
             self.reject("tracked_objects", error)
             return
         stamp_ns = stamp_to_ns(message.header.stamp)
+        order = self.check_order("tracks", stamp_ns)
+        if order.skip:
+            return
         with self.lock:
+            if order is StampOrder.JUMP_BACK:
+                self.history.clear()
             self.tracks, self.tracks_stamp_ns = views, stamp_ns
             actions, ego = dict(self.actions), self.ego_pose
             live = {view.track_id for view in views}
@@ -166,7 +179,13 @@ class ActionNode(KvisionNode):
         except (ConversionError, ValueError, FrameNotFoundError) as error:
             self.reject("image", error)
             return
+        order = self.check_order("image", stamp_ns)
+        if order.skip:
+            return
         with self.lock:
+            if order is StampOrder.JUMP_BACK or self.recogniser_stale:
+                self.recogniser.reset()
+                self.recogniser_stale = False
             camera, base_in_map = self.camera, self.poses.at(stamp_ns)
             tracks, tracks_stamp_ns = self.tracks, self.tracks_stamp_ns
         if camera is None or base_in_map is None:

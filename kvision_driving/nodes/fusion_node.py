@@ -16,6 +16,7 @@ from visualization_msgs.msg import MarkerArray
 from kvision_driving.core.camera import PinholeCamera
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.labels import check_train_ids
+from kvision_driving.core.stamps import StampOrder
 from kvision_driving.perception.fusion import FusionPipeline, FusionSettings
 from kvision_driving.perception.painting import (
     UNKNOWN,
@@ -90,7 +91,6 @@ class FusionNode(KvisionNode):
             )
         )
         self.tf = StaticTransformListener(self, on_reject=self.reject)
-        self.last_stamp_ns: int | None = None
         sensor = self.input_qos
         for index, topic in enumerate(label_topics):
             self.create_subscription(Image, topic, lambda m, i=index: self._add_labels(i, m), sensor)
@@ -172,13 +172,6 @@ class FusionNode(KvisionNode):
 
     def on_points(self, message: PointCloud2) -> None:
         stamp_ns = stamp_to_ns(message.header.stamp)
-        if self.last_stamp_ns is not None and stamp_ns < self.last_stamp_ns - 500_000_000:
-            self.get_logger().warning("time went backwards (bag loop?): resetting tracks and buffers")
-            self.pipeline.tracker.reset()
-            self.poses.clear()
-            for buffer in self.labels:
-                buffer.clear()
-        self.last_stamp_ns = stamp_ns
         xyz, kept = pointcloud2_to_xyz(message)
         if len(xyz) == 0:
             raise ConversionError("empty point cloud (no valid points)")
@@ -188,6 +181,14 @@ class FusionNode(KvisionNode):
             lidar_in_base = self.tf.lookup(base_frame, lidar_frame)
         except FrameNotFoundError as error:
             raise ConversionError(f"no extrinsics for {lidar_frame}: {error}") from error
+        order = self.check_order("points", stamp_ns)
+        if order.skip:  # a reordered or repeated sweep would step the tracker back in time
+            return
+        if order is StampOrder.JUMP_BACK:  # (the pose history starts over by itself when odometry jumps)
+            self.pipeline.tracker.reset()
+            with self.labels_arrived:
+                for buffer in self.labels:
+                    buffer.clear()
         self.wait_for_labels(stamp_ns)
         views = self.camera_views(stamp_ns, lidar_in_base, base_frame)
         result = self.pipeline.process(

@@ -18,13 +18,14 @@ from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid as OccupancyGridMsg
 from nav_msgs.msg import Odometry, Path
 from rclpy.node import Node
-from sensor_msgs.msg import PointCloud2
+from sensor_msgs.msg import Image, PointCloud2
 from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import MarkerArray
 
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.geometry import transform_points
 from kvision_driving.core.labels import check_train_ids
+from kvision_driving.core.stamps import StampOrder
 from kvision_driving.planning.occupancy import GridSpec, OccupancyGrid, build_grid
 from kvision_driving.planning.planner import Behaviour, Plan, Planner, PlannerConfig
 from kvision_driving.planning.scene import EgoState, RoadUser
@@ -54,6 +55,11 @@ PARAMS = (
     ParamSpec("objects_topic", "/perception/objects/predicted", "Predicted objects (autoware PredictedObjects)"),
     ParamSpec("actions_topic", "/perception/actions", "Recognised actions (vision_msgs Detection2DArray); '' off"),
     ParamSpec("points_topic", "/perception/fusion/painted_points", "Painted points for the occupancy grid; '' off"),
+    ParamSpec(
+        "labels_topic",
+        "/perception/segmentation/labels",
+        "Camera labels, watched for freshness only (a dead camera or segmentation stops the car); '' to skip",
+    ),
     ParamSpec("cruise_speed", 11.0, "Speed on a free road (m/s)", 0.0, 40.0),
     ParamSpec("lane_width", 3.5, "Lane width for passing manoeuvres (m)", 2.0, 6.0),
     ParamSpec("pass_left", True, "Pass a blocked lane on the left when free"),
@@ -91,6 +97,7 @@ class PlanningNode(KvisionNode):
         self.grid_spec = GridSpec(size_m=float(params["grid_size_m"]), resolution=float(params["grid_resolution_m"]))
         self.use_grid = bool(params["points_topic"])
         required = ["odometry", "objects"] + (["painted_points"] if self.use_grid else [])
+        required += ["labels"] if params["labels_topic"] else []
         self.watchdog = InputWatchdog(required, float(params["max_input_age_s"]))
         self.monitored = {str(name) for name in params["monitored_nodes"]}
         self.lock = threading.Lock()
@@ -119,6 +126,10 @@ class PlanningNode(KvisionNode):
         if self.use_grid:
             self.create_subscription(PointCloud2, str(params["points_topic"]), self.on_points, self.input_qos)
         self.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, reliable)
+        if params["labels_topic"]:  # raw: only the arrival matters, so the image is never deserialised
+            self.create_subscription(
+                Image, str(params["labels_topic"]), self.on_labels, qos_by_name("sensor_data"), raw=True
+            )
         # The watchdog runs on the node's clock, simulated time under use_sim_time: a lockstep simulator that
         # waits for a slow stack stops time for everyone, and nothing is stale then; on a vehicle it is wall time.
         self.create_timer(1.0 / float(params["watchdog_rate_hz"]), self.check_watchdog)
@@ -143,6 +154,9 @@ class PlanningNode(KvisionNode):
             self.reject("odometry", error)
             return
         self.health.on_input(self.now_s())
+        order = self.check_order("odometry", state.stamp_ns)
+        if order.skip:  # a repeated stamp is no sign of life for the watchdog either
+            return
         yaw = float(np.arctan2(state.pose[1, 0], state.pose[0, 0]))
         speed = float(np.hypot(state.linear_velocity[0], state.linear_velocity[1]))
         with self.lock:
@@ -153,8 +167,7 @@ class PlanningNode(KvisionNode):
             self.ego = EgoState(
                 float(state.pose[0, 3]), float(state.pose[1, 3]), yaw, speed, float(np.clip(accel, -8, 3))
             )
-            if state.stamp_ns < self.ego_stamp_ns - 500_000_000:
-                self.get_logger().warning("time went backwards (bag loop?): forgetting earlier inputs")
+            if order is StampOrder.JUMP_BACK:  # forget earlier inputs
                 self.users, self.grid, self.users_stamp_ns, self.grid_stamp_ns = [], None, -1, -1
                 self.planned_stamp_ns = -1
                 self.poses.clear()
@@ -169,6 +182,8 @@ class PlanningNode(KvisionNode):
             users = road_users(message, self.actions)
         except ConversionError as error:
             self.reject("objects", error)
+            return
+        if self.check_order("objects", stamp_to_ns(message.header.stamp)).skip:
             return
         with self.lock:
             self.users, self.users_stamp_ns = users, stamp_to_ns(message.header.stamp)
@@ -190,6 +205,8 @@ class PlanningNode(KvisionNode):
         except (ConversionError, FrameNotFoundError, ValueError) as error:
             self.reject("painted_points", error)
             return
+        if self.check_order("painted_points", stamp_ns).skip:
+            return
         with self.lock:
             base_in_map = self.poses.at(stamp_ns)
         if base_in_map is None:
@@ -204,6 +221,9 @@ class PlanningNode(KvisionNode):
         self.grid_pub.publish(grid_to_message(grid, stamp_ns, float(base_in_map[2, 3])))
         self.watchdog.seen("painted_points", self.clock_s())
         self.plan_if_ready()
+
+    def on_labels(self, _serialized: bytes) -> None:
+        self.watchdog.seen("labels", self.clock_s())
 
     def on_diagnostics(self, message: DiagnosticArray) -> None:
         for status in message.status:

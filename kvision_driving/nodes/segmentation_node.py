@@ -8,7 +8,7 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import LabelInfo, VisionClass
 
 from kvision_driving.perception.segmentation import Segmenter, to_rgb
-from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image
+from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image, stamp_to_ns
 from kvision_driving.ros.models import MODEL_PARAMS, open_model
 from kvision_driving.ros.node import KvisionNode, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
@@ -47,6 +47,8 @@ class SegmentationNode(KvisionNode):
             rgb = to_rgb(image_to_numpy(message), message.encoding)
         except ValueError as error:  # an encoding that is valid ROS but not a colour image (16UC1, 32FC1)
             raise ConversionError(str(error)) from error
+        if self.check_order("image", stamp_to_ns(message.header.stamp)).skip:
+            return  # labels for a frame already done, or older than one done: fusion would not use them
         result = self.segmenter(rgb)
         self.health.add_timing("model", result.model_ms)
         self.labels_pub.publish(numpy_to_image(result.labels, "mono8", message.header))

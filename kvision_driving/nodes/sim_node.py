@@ -58,6 +58,11 @@ PARAMS = (
     ParamSpec("planner_timeout_s", 30.0, "Lockstep: wall seconds to wait for a planner before starting", 0.0, 600.0),
     ParamSpec("results_path", "", "Write the run's score (JSON) here when done"),
     ParamSpec("exit_when_done", True, "Exit at the end of the scenario"),
+    ParamSpec(
+        "mute_topics",
+        [""],
+        "Fault injection: topics left unpublished; may change at run time (ros2 param set), e.g. a camera dropout",
+    ),
 )
 
 
@@ -184,8 +189,10 @@ class SimNode(KvisionNode):
         while not sim.done and not self.finished:
             started = time.perf_counter()
             frame = sim.render()
+            muted = set(self.get_parameter("mute_topics").value)
             for item in self.messages.frame(frame):
-                self.publish(item.topic, item.message, item.qos)
+                if item.topic not in muted:
+                    self.publish(item.topic, item.message, item.qos)
             self.health.on_processed((time.perf_counter() - started) * 1e3, time.monotonic())
             if lockstep:
                 if not self.wait_for_trajectory(frame.stamp_ns, float(self.params["lockstep_timeout_s"])):

@@ -34,6 +34,8 @@ class InputWatchdog:
         out = []
         for name in self.required:
             seen = self.last_seen.get(name)
+            if seen is not None and seen > now_s:  # the clock went back (bag loop, simulator restart):
+                seen = self.last_seen[name] = now_s  # ages count from now, or a dead input would never be stale
             if seen is None:
                 out.append(f"no {name} yet")
             elif now_s - seen > self.max_age_s:

@@ -33,6 +33,7 @@ class NodeHealth:
         self.processed = 0
         self.dropped = 0
         self.bad_inputs: Counter[str] = Counter()
+        self.out_of_order: Counter[str] = Counter()
         self.backend = ""
         self._state = OK
         self._state_reason = "running"
@@ -52,6 +53,11 @@ class NodeHealth:
         """Count a skipped input under a short reason (e.g. ``image: size mismatch``)."""
         with self._lock:
             self.bad_inputs[reason] += 1
+
+    def on_out_of_order(self, what: str) -> None:
+        """Count a well-formed input skipped for its stamp (e.g. ``points: duplicate``)."""
+        with self._lock:
+            self.out_of_order[what] += 1
 
     def on_processed(self, processing_ms: float, now_s: float, latency_ms: float | None = None) -> None:
         with self._lock:
@@ -94,9 +100,12 @@ class NodeHealth:
                 "dropped": self.dropped,
                 "bad_inputs": sum(self.bad_inputs.values()),
                 "bad_input_reasons": dict(self.bad_inputs),
+                "out_of_order": sum(self.out_of_order.values()),
+                "out_of_order_reasons": dict(self.out_of_order),
                 "input_rate_hz": self.input_rate.rate(now_s),
                 "output_rate_hz": self.output_rate.rate(now_s),
                 "processing_ms_p50": timing["p50"],
+                "processing_ms_p95": timing["p95"],
                 "processing_ms_p99": timing["p99"],
                 "processing_ms_max": timing["max"],
                 "latency_ms_p50": latency["p50"],

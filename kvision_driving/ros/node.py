@@ -24,6 +24,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.time import Time
 
+from kvision_driving.core.stamps import StampGate, StampOrder
 from kvision_driving.ros.convert import ConversionError, stamp_to_ns
 from kvision_driving.ros.dds import apply_default_dds_profile
 from kvision_driving.ros.diagnostics import ERROR, NodeHealth, health_to_status, make_array
@@ -50,6 +51,7 @@ class KvisionNode(Node):
         self.shutting_down = False
         self.params = declare_parameters(self, (*COMMON_PARAMS, *params))
         self.health = NodeHealth()
+        self._stamp_gates: dict[str, StampGate] = {}
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
         # On the steady clock: with use_sim_time, simulated time may stand still (a lockstep simulator
         # waiting, no /clock yet) and health must still be reported. `clock=` exists since Humble.
@@ -86,6 +88,16 @@ class KvisionNode(Node):
         self.get_logger().error(
             f"skipping {source}: {reason}", throttle_duration_sec=float(self.params["log_throttle_s"])
         )
+
+    def check_order(self, stream: str, stamp_ns: int) -> StampOrder:
+        """Where ``stamp_ns`` falls in ``stream``: duplicates and late messages are counted (callers skip
+        them, ``order.skip``); a jump back is logged (callers reset what they keep over time)."""
+        order = self._stamp_gates.setdefault(stream, StampGate()).check(stamp_ns)
+        if order.skip:
+            self.health.on_out_of_order(f"{stream}: {order.value}")
+        elif order is StampOrder.JUMP_BACK:
+            self.get_logger().warning(f"{stream}: time went backwards (bag loop?): starting over")
+        return order
 
     def publish_diagnostics(self) -> None:
         status = health_to_status(self.get_name(), self.get_fully_qualified_name(), self.health, self.now_s())

@@ -5,6 +5,7 @@ It spins in a background thread, collects messages by topic and waits on graph c
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,19 @@ class GraphProbe:
         self.node.create_subscription(msg_type, topic, collect, qos)
         return self.received[topic]
 
+    def arrivals(self, msg_type: type, topic: str, qos: QoSProfile | int = 10) -> list[tuple[float, int]]:
+        """(monotonic arrival time, header stamp in ns) of every message on ``topic``, which must start with a
+        std_msgs/Header. Subscribed raw: the message is never deserialised, so large ones cost next to nothing."""
+        arrived: list[tuple[float, int]] = []
+
+        def note(data: bytes) -> None:
+            # CDR: a 4-byte encapsulation header, then header.stamp as int32 sec, uint32 nanosec.
+            sec, nanosec = struct.unpack_from("<iI" if data[1] == 1 else ">iI", data, 4)
+            arrived.append((time.monotonic(), sec * 1_000_000_000 + nanosec))
+
+        self.node.create_subscription(msg_type, topic, note, qos, raw=True)
+        return arrived
+
     def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str = "condition") -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -76,3 +90,23 @@ class GraphProbe:
         self.wait_for(
             lambda: self.node.count_subscribers(topic) >= count, timeout_s, f"{count} subscriber(s) on {topic}"
         )
+
+    def set_parameters(self, node_name: str, timeout_s: float = 10.0, **values: object) -> None:
+        """Set parameters of a running node through its parameter service (as ``ros2 param set`` does)."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        client = self.node.create_client(SetParameters, f"/{node_name}/set_parameters")
+        try:
+            if not client.wait_for_service(timeout_sec=timeout_s):
+                raise TimeoutError(f"/{node_name}/set_parameters is not available")
+            request = SetParameters.Request(
+                parameters=[Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]
+            )
+            future = client.call_async(request)
+            self.wait_for(future.done, timeout_s, f"{node_name} to answer set_parameters")
+            refused = [result.reason for result in future.result().results if not result.successful]
+            if refused:
+                raise ValueError(f"{node_name} refused parameters: {'; '.join(refused)}")
+        finally:
+            self.node.destroy_client(client)

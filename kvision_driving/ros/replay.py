@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -140,6 +141,14 @@ class BagPlayer(Node):
                     return
             time.sleep(0.05)
 
+    def wait_for_delivery(self, timeout_s: float = 5.0) -> None:
+        """Let reliable subscribers acknowledge the last messages: a publisher destroyed right after its
+        last ``publish`` takes unacknowledged messages with it (a loaded subscriber lost the final one)."""
+        deadline = time.monotonic() + timeout_s
+        for publisher in self.publishers_by_topic.values():
+            remaining = max(0.0, deadline - time.monotonic())
+            publisher.wait_for_all_acked(Duration(nanoseconds=round(remaining * 1e9)))
+
     def play(self, should_stop: object = lambda: False) -> ReplayStats:
         published = dict.fromkeys(self.publishers_by_topic, 0)
         loops = 0
@@ -187,7 +196,9 @@ def run_replay(
         player = BagPlayer(bag, rate, start_offset_s, topics, loop, clock_hz)
         time.sleep(delay_s)  # recorders learn a topic's type from its publisher: give them time to subscribe
         player.wait_for_subscribers(wait_subscribers_s)
-        return player.play()
+        stats = player.play()
+        player.wait_for_delivery()
+        return stats
     finally:
         if player is not None:
             player.destroy_node()

@@ -41,6 +41,7 @@ def stack_processes(mode: str, backend: str = "onnxruntime") -> list[tuple[str, 
                     "objects_topic:=/ground_truth/objects/predicted",
                     "actions_topic:=/ground_truth/actions",
                     "points_topic:=''",
+                    "labels_topic:=''",
                     "monitored_nodes:=['']",
                 ),
             )

@@ -1,0 +1,209 @@
+"""``kvision bench pipeline``: the whole stack on a recorded simulator bag, at sensor rates.
+
+Every node is a process on a private domain; ``kvision replay`` plays the bag's sensors (camera 20 Hz,
+lidar 10 Hz, odometry, tf, route) with /clock. Reported, in the spirit of ros2_benchmark: per node
+processing time p50/p95/p99/max, input rate, drops and bad inputs (from its /diagnostics), CPU and
+RSS per process (psutil), and end-to-end latency from a sweep's sensor stamp to the trajectory
+planned from it. Planning runs with ``input_sync_s`` 0, so a trajectory stamped t was planned from the
+objects of the lidar sweep and camera frame of t: its latency is the arrival of the trajectory minus
+the first arrival of a sensor message stamped t (both seen by the benchmark's own subscriber).
+The same bag runs once per backend (ONNX Runtime, torch eager) in one invocation.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Path as PathMsg
+from sensor_msgs.msg import Image, PointCloud2
+
+from kvision_driving.bench.processes import ProcessSampler
+from kvision_driving.data.bag_source import open_bag
+from kvision_driving.ros.diagnostics import status_values
+from kvision_driving.ros.graph import RosGraph
+from kvision_driving.ros.probe import GraphProbe
+from kvision_driving.ros.qos import qos_by_name
+from kvision_driving.ros.stack import stack_processes
+
+CAMERA = "/sensing/camera/front/image_raw"
+LIDAR = "/sensing/lidar/top/points"
+SENSOR_TOPICS = (
+    "/tf_static",
+    "/tf",
+    "/planning/route",
+    "/localization/odometry",
+    CAMERA,
+    "/sensing/camera/front/camera_info",
+    LIDAR,
+)
+NODES = ("segmentation_node", "fusion_node", "action_node", "planning_node")
+DIAGNOSTIC_KEYS = {
+    "processing_ms_p50": float,
+    "processing_ms_p95": float,
+    "processing_ms_p99": float,
+    "processing_ms_max": float,
+    "inputs": int,
+    "processed": int,
+    "dropped": int,
+    "bad_inputs": int,
+    "out_of_order": int,
+    "backend": str,
+}
+
+
+def record_bag(folder: Path, scenario: str, duration_s: float) -> Path:
+    from kvision_driving.ros.sim_record import record
+    from kvision_driving.sim.scenario import load_scenario
+
+    bag = folder / f"{scenario}_bag"
+    record(load_scenario(scenario), bag, duration_s=duration_s, progress=False)
+    return bag
+
+
+def _node_figures(values: dict[str, str]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for key, kind in DIAGNOSTIC_KEYS.items():
+        if key in values:
+            try:
+                figures[key] = kind(values[key])
+            except ValueError:
+                figures[key] = values[key]
+    return figures
+
+
+def end_to_end_ms(sensors: list[tuple[float, int]], trajectories: list[tuple[float, int]]) -> list[float]:
+    """For each trajectory (arrival, stamp): its arrival minus the first arrival of a sensor message of that stamp."""
+    first_seen: dict[int, float] = {}
+    for arrived, stamp in sensors:
+        first_seen[stamp] = min(arrived, first_seen.get(stamp, arrived))
+    return [(arrived - first_seen[stamp]) * 1e3 for arrived, stamp in trajectories if stamp in first_seen]
+
+
+def start_stack(graph: RosGraph, probe: GraphProbe, backend: str) -> dict[str, int]:
+    """Every node of the full stack as a process; returns their pids once they listen to the sensors."""
+    pids: dict[str, int] = {}
+    for name, command in stack_processes("full", backend):
+        if name == "planning":  # plan from the perception of exactly the odometry's stamp (see above)
+            command = [*command, "-p", "input_sync_s:=0.0"]
+        pids[name] = graph.start(name, command).pid
+    probe.wait_for_subscribers(CAMERA, 2, timeout_s=120)
+    probe.wait_for_subscribers(LIDAR, 1, timeout_s=60)
+    probe.wait_for_publishers("/planning/trajectory", 1, timeout_s=60)
+    return pids
+
+
+def player_command(bag: Path, loop: bool = False) -> list[str]:
+    command = ["kvision", "replay", str(bag), "--topics", ",".join(SENSOR_TOPICS), "--wait-subscribers", "30"]
+    return [*command, "--loop"] if loop else command
+
+
+def check_alive(graph: RosGraph, names: list[str]) -> None:
+    for name in names:
+        if not graph.alive(name):
+            raise RuntimeError(f"{name} died during the benchmark:\n{graph.log(name)[-2000:]}")
+
+
+def latest_diagnostics(arrays: list) -> dict[str, dict[str, str]]:
+    """The newest /diagnostics values of every node, by node name."""
+    latest: dict[str, dict[str, str]] = {}
+    for array in list(arrays):
+        for status in array.status:
+            latest[status.name.removeprefix("kvision: ")] = status_values(status)
+    return latest
+
+
+def run_backend(bag: Path, backend: str, logs: Path, timeout_s: float = 900.0) -> dict[str, Any]:
+    """One replay of ``bag`` through the full stack with ``backend`` for the network nodes."""
+    with RosGraph(logs) as graph, GraphProbe(graph.domain_id, "pipeline_bench") as probe:
+        sensor_qos = qos_by_name("sensor_data")
+        camera = probe.arrivals(Image, CAMERA, sensor_qos)
+        lidar = probe.arrivals(PointCloud2, LIDAR, sensor_qos)
+        trajectories = probe.arrivals(PathMsg, "/planning/trajectory", qos_by_name("reliable"))
+        diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+        pids = start_stack(graph, probe, backend)
+        with ProcessSampler(pids) as sampler:
+            pids["player"] = graph.start("player", player_command(bag)).pid
+            code = graph.wait("player", timeout_s)
+            time.sleep(2.0)  # the last sweep through the stack, and one more /diagnostics period
+        if code != 0:
+            raise RuntimeError(f"replay failed ({code}):\n{graph.log('player')[-2000:]}")
+        check_alive(graph, [name for name in pids if name != "player"])
+        latest = latest_diagnostics(diagnostics)
+        latency = end_to_end_ms(camera + lidar, trajectories)
+        source = open_bag(bag)
+        bag_s = (source.end_ns - source.start_ns) / 1e9
+        processes = sampler.summary()
+        nodes = {}
+        for node in NODES:
+            figures = {**_node_figures(latest.get(node, {})), **processes.get(node.removesuffix("_node"), {})}
+            figures["input_hz"] = figures.get("inputs", 0) / bag_s  # over the whole replay, not the last 5 s
+            nodes[node] = figures
+        return {
+            "backend": backend,
+            "camera_frames": len(camera),
+            "lidar_sweeps": len(lidar),
+            "trajectories": len(trajectories),
+            "end_to_end_ms": {
+                "count": len(latency),
+                "p50": float(np.percentile(latency, 50)) if latency else None,
+                "p99": float(np.percentile(latency, 99)) if latency else None,
+                "max": float(np.max(latency)) if latency else None,
+            },
+            "nodes": nodes,
+            "player": processes.get("player", {}),
+        }
+
+
+def run(
+    bag: Path | None,
+    scenario: str = "dense_traffic",
+    duration_s: float = 20.0,
+    backends: tuple[str, ...] = ("onnxruntime", "torch"),
+    logs: Path | None = None,
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="kvision-pipeline-") as scratch:
+        folder = Path(scratch)
+        recorded = bag is None
+        bag = bag or record_bag(folder, scenario, duration_s)
+        runs = [run_backend(bag, backend, (logs or folder / "logs") / backend) for backend in backends]
+    return {
+        "benchmark": "pipeline",
+        "bag": f"recorded: {scenario}, {duration_s:.0f} s" if recorded else str(bag),
+        "rates_hz": {"camera": 20, "lidar": 10},
+        "planning_input_sync_s": 0.0,
+        "runs": runs,
+    }
+
+
+def _number(value: object, digits: int = 1) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) and np.isfinite(value) else "-"
+
+
+def summary_table(result: dict[str, Any]) -> str:
+    """A summary table per backend."""
+    lines = []
+    for run in result["runs"]:
+        e2e = run["end_to_end_ms"]
+        lines += [
+            f"**{run['backend']}**: {run['trajectories']} trajectories from {run['lidar_sweeps']} sweeps and "
+            f"{run['camera_frames']} camera frames; end-to-end sensor stamp -> trajectory "
+            f"p50 {_number(e2e['p50'])} ms, p99 {_number(e2e['p99'])} ms, max {_number(e2e['max'])} ms.",
+            "",
+            "| node | p50 ms | p95 ms | p99 ms | max ms | input Hz | inputs | dropped | bad | CPU % | RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for node, figures in run["nodes"].items():
+            lines.append(
+                f"| {node} | {_number(figures.get('processing_ms_p50'))} | {_number(figures.get('processing_ms_p95'))} "
+                f"| {_number(figures.get('processing_ms_p99'))} | {_number(figures.get('processing_ms_max'))} "
+                f"| {_number(figures.get('input_hz'))} | {figures.get('inputs', '-')} "
+                f"| {figures.get('dropped', '-')} | {figures.get('bad_inputs', '-')} "
+                f"| {_number(figures.get('cpu_percent_mean'), 0)} | {_number(figures.get('rss_mb_max'), 0)} |"
+            )
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""Order of a stream's stamps: new, a duplicate, a little late (reordered), or a jump back (bag loop, reset).
+
+Nodes skip duplicates and late messages (counted) instead of, say, resetting a tracker for one
+reordered sweep, and start over cleanly when time jumps far back.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class StampOrder(Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"
+    LATE = "late"
+    JUMP_BACK = "jump_back"
+
+    @property
+    def skip(self) -> bool:
+        return self in (StampOrder.DUPLICATE, StampOrder.LATE)
+
+
+class StampGate:
+    """Classifies each stamp of one stream against the newest seen; a jump back starts a new timeline."""
+
+    def __init__(self, jump_back_ns: int = 500_000_000) -> None:
+        self.jump_back_ns = jump_back_ns
+        self.newest_ns: int | None = None
+
+    def check(self, stamp_ns: int) -> StampOrder:
+        newest = self.newest_ns
+        if newest is None or stamp_ns > newest:
+            self.newest_ns = stamp_ns
+            return StampOrder.NEW
+        if stamp_ns == newest:
+            return StampOrder.DUPLICATE
+        if stamp_ns >= newest - self.jump_back_ns:
+            return StampOrder.LATE
+        self.newest_ns = stamp_ns
+        return StampOrder.JUMP_BACK
+
+    def reset(self) -> None:
+        self.newest_ns = None
