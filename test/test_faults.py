@@ -67,7 +67,7 @@ class Behaviour:
 
 
 def start_stack(ros_graph) -> dict[str, list[str]]:
-    commands = dict(stack_processes("full"))
+    commands = dict(stack_processes("full", lockstep=False))
     for name, command in commands.items():
         ros_graph.start(name, command)
     ros_graph.start("sim", SIM)

@@ -26,6 +26,7 @@ GROUND_TRUTH_PLANNING = (
     "actions_topic:=/ground_truth/actions",
     "monitored_nodes:=['fusion_node']",
     "labels_topic:=''",  # no segmentation in these graphs
+    "max_rate_hz:=0.0",  # a plan for every simulator step
 )
 
 

@@ -90,6 +90,25 @@ def pipeline(args: argparse.Namespace) -> int:
     return 0
 
 
+def soak(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import soak as bench
+    from kvision_driving.ros.dds import apply_default_dds_profile
+
+    apply_default_dds_profile()
+    if args.bag is not None and not args.bag.exists():
+        raise CliError(f"no bag at {args.bag}")
+    if args.minutes * 60 < args.warmup + 60:
+        raise CliError(f"--minutes {args.minutes} leaves less than a minute after the {args.warmup:.0f} s warm-up")
+    result = bench.run(
+        args.minutes, args.bag, args.scenario, args.duration, args.backend, warmup_s=args.warmup, logs=args.logs
+    )
+    write_json(result, args.out)
+    if args.markdown:
+        args.markdown.write_text(bench.summary_table(result))
+    print(bench.summary_table(result), file=sys.stderr)
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser("bench", help="benchmarks (JSON out)")
     benches = bench.add_subparsers(dest="bench", metavar="BENCHMARK")
@@ -135,6 +154,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--markdown", type=Path, default=None, help="also write the summary table here")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
     parser.set_defaults(handler=pipeline)
+
+    parser = benches.add_parser("soak", help="the whole stack for N minutes on a looping bag: memory growth")
+    parser.add_argument("--minutes", type=float, required=True)
+    parser.add_argument("--bag", type=Path, default=None, help="a recorded simulator bag (default: record one)")
+    parser.add_argument("--scenario", default="dense_traffic", help="scenario to record when no --bag")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds to record when no --bag")
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--warmup", type=float, default=60.0, help="seconds before memory is compared")
+    parser.add_argument("--logs", type=Path, default=None, help="keep the node logs here")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the summary table here")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
+    parser.set_defaults(handler=soak)
 
     parser = benches.add_parser("planning", help="planning cycle time by number of predicted objects")
     parser.add_argument("--objects", default="0,10,20,40", help="comma list of object counts")

@@ -21,6 +21,18 @@ def quaternion_to_matrix(x: float, y: float, z: float, w: float) -> NDArray[np.f
     return Rotation.from_quat(q / norm).as_matrix()
 
 
+def quaternion_yaws(quaternions: ArrayLike) -> NDArray[np.float64]:
+    """Yaw (rotation about z) of each quaternion (N, 4) as (x, y, z, w), vectorised; ValueError if any is
+    not a rotation (the same test as :func:`quaternion_to_matrix`)."""
+    q = np.asarray(quaternions, dtype=np.float64).reshape(-1, 4)
+    norms = np.linalg.norm(q, axis=1)
+    bad = ~np.isfinite(norms) | (np.abs(norms - 1.0) > QUATERNION_NORM_TOLERANCE)
+    if bad.any():
+        raise ValueError(f"quaternion {tuple(q[np.argmax(bad)])} is not a rotation (norm {norms[np.argmax(bad)]:.4g})")
+    x, y, z, w = (q / norms[:, None]).T
+    return np.arctan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
+
+
 def matrix_to_quaternion(rotation: ArrayLike) -> tuple[float, float, float, float]:
     """Quaternion (x, y, z, w) of a 3x3 rotation matrix, with w >= 0."""
     q = Rotation.from_matrix(np.asarray(rotation, dtype=np.float64)).as_quat()

@@ -41,3 +41,31 @@ class StampGate:
 
     def reset(self) -> None:
         self.newest_ns = None
+
+
+class RateWindows:
+    """At most one item per 1/rate_hz window of stamp time (all items when ``rate_hz`` is 0).
+
+    Windows follow stamps, not arrival, so two sensors at the same rate and phase (a simulator's camera
+    and lidar) pick matching instants, and a replay at any speed picks the same messages."""
+
+    def __init__(self, rate_hz: float) -> None:
+        self.period_ns = round(1e9 / rate_hz) if rate_hz > 0 else 0
+        self._taken: int | None = None
+        self.limited = 0
+
+    def open(self, stamp_ns: int) -> bool:
+        """Whether ``stamp_ns`` falls in a window that has no item yet."""
+        return not self.period_ns or stamp_ns // self.period_ns != self._taken
+
+    def take(self, stamp_ns: int) -> bool:
+        """Claim the window of ``stamp_ns``; False (counted in ``limited``) when it already has its item."""
+        if not self.open(stamp_ns):
+            self.limited += 1
+            return False
+        if self.period_ns:
+            self._taken = stamp_ns // self.period_ns
+        return True
+
+    def reset(self) -> None:
+        self._taken = None

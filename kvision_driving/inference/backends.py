@@ -56,6 +56,9 @@ class OnnxRuntimeBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
+        # Idle worker threads spin by default: fine alone, but on a vehicle computer every node shares the
+        # cores, and spinning threads take them from the others (measured: the whole stack ran slower).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda else ["CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(model), options, providers=providers)
         self.name = "onnxruntime-cuda" if cuda else "onnxruntime"

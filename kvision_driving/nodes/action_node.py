@@ -24,7 +24,7 @@ from visualization_msgs.msg import MarkerArray
 from kvision_driving.core.actions import UNKNOWN_ACTION
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.geometry import invert_transform
-from kvision_driving.core.stamps import StampOrder
+from kvision_driving.core.stamps import RateWindows, StampOrder
 from kvision_driving.perception.clips import ActionEstimate, ActionRecogniser, TrackView
 from kvision_driving.perception.prediction import MotionState, predict
 from kvision_driving.perception.segmentation import to_rgb
@@ -57,6 +57,9 @@ PARAMS = (
     ParamSpec("evict_after_s", 1.0, "A track unseen this long loses its clip", 0.1, 60.0),
     ParamSpec("max_track_age_s", 0.3, "Tracks older than this are not projected into a camera frame", 0.01, 5.0),
     ParamSpec("publish_markers", True, "Publish RViz markers on /perception/actions/markers"),
+    ParamSpec(
+        "max_rate_hz", 0.0, "Camera frames used per second, by stamp (the clips' rate suffices); 0: all", 0.0, 1000.0
+    ),
 )
 
 
@@ -76,6 +79,7 @@ class ActionNode(KvisionNode):
             raise ParameterError(f"model {model}: {error}") from error
         self.lock = threading.Lock()
         self.recogniser_stale = False
+        self.windows = RateWindows(float(self.params["max_rate_hz"]))
         self.camera = None
         self.poses = PoseHistory()
         self.tf = StaticTransformListener(self, on_reject=self.reject)
@@ -92,7 +96,10 @@ class ActionNode(KvisionNode):
         self.create_subscription(Odometry, "/localization/odometry", self.on_odometry, qos_by_name("reliable"))
         self.create_subscription(TrackedObjects, str(self.params["objects_topic"]), self.on_tracks, out)
         self.create_subscription(
-            Image, str(self.params["camera_topic"]), self.process_latest("image", self.on_image), self.input_qos
+            Image,
+            str(self.params["camera_topic"]),
+            self.process_latest("image", self.on_image, self.wanted),
+            self.input_qos,
         )
         self.health.set_state(WARN, "waiting for tracks and camera frames")
 
@@ -118,6 +125,13 @@ class ActionNode(KvisionNode):
                 self.start_over()
             self.poses.add(state.stamp_ns, state.pose)
             self.ego_pose = state.pose
+
+    def wanted(self, message: Image) -> bool:
+        """Rate limit on arrival (max_rate_hz): skipped frames are by configuration, not drops."""
+        if self.windows.take(stamp_to_ns(message.header.stamp)):
+            return True
+        self.health.set_value("rate_limited", self.windows.limited)
+        return False
 
     def start_over(self) -> None:
         """Time went back (a bag loop, a simulator reset): forget everything kept over time. Caller holds the lock."""

@@ -1,8 +1,11 @@
 """planning_node: route, predicted objects, painted points and odometry in; a safe timed trajectory out.
 
-A plan is made for every odometry message once the perception inputs have caught up with it (within
-``input_sync_s`` of its stamp), so a simulator in lockstep and a vehicle in real time are served by
-the same code. A watchdog at ``watchdog_rate_hz`` on the node's clock (simulated time under
+A plan is made per odometry message (at most ``max_rate_hz``, windows of stamp time) once the
+perception inputs have caught up with it (stamped within ``input_sync_s`` of it), or once it has waited
+``input_sync_s`` on the node clock, then with the newest perception there is. In a lockstep simulator,
+simulated time stands still while the stack works, so every plan sees the perception of its own
+instant; on a vehicle a lagging perception delays a plan by at most ``input_sync_s``, never starves it.
+A watchdog at ``watchdog_rate_hz`` on the node's clock (simulated time under
 use_sim_time) publishes a controlled stop whenever a required input is older than ``max_input_age_s``
 or a monitored node reports ERROR, and planning resumes by itself when they recover.
 """
@@ -25,7 +28,7 @@ from visualization_msgs.msg import MarkerArray
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.geometry import transform_points
 from kvision_driving.core.labels import check_train_ids
-from kvision_driving.core.stamps import StampOrder
+from kvision_driving.core.stamps import RateWindows, StampOrder
 from kvision_driving.planning.occupancy import GridSpec, OccupancyGrid, build_grid
 from kvision_driving.planning.planner import Behaviour, Plan, Planner, PlannerConfig
 from kvision_driving.planning.scene import EgoState, RoadUser
@@ -70,7 +73,14 @@ PARAMS = (
     ParamSpec(
         "watchdog_rate_hz", 10.0, "Watchdog checks per second (node clock: sim time under use_sim_time)", 1.0, 100.0
     ),
-    ParamSpec("input_sync_s", 0.25, "How far perception stamps may lag odometry before a plan waits", 0.0, 2.0),
+    ParamSpec(
+        "input_sync_s",
+        0.25,
+        "How far perception stamps may lag odometry before a plan waits, and the longest wait (node clock)",
+        0.0,
+        2.0,
+    ),
+    ParamSpec("max_rate_hz", 0.0, "Plans per second at most, by odometry stamp (0: one per odometry)", 0.0, 1000.0),
     ParamSpec(
         "monitored_nodes",
         ["segmentation_node", "fusion_node", "action_node"],
@@ -105,6 +115,8 @@ class PlanningNode(KvisionNode):
         self.ego: EgoState | None = None
         self.ego_stamp_ns = -1
         self.planned_stamp_ns = -1
+        self.windows = RateWindows(float(params["max_rate_hz"]))
+        self.ego_arrival_s = float("-inf")
         self.users: list[RoadUser] = []
         self.users_stamp_ns = -1
         self.actions: dict[str, str] = {}
@@ -170,8 +182,10 @@ class PlanningNode(KvisionNode):
             if order is StampOrder.JUMP_BACK:  # forget earlier inputs
                 self.users, self.grid, self.users_stamp_ns, self.grid_stamp_ns = [], None, -1, -1
                 self.planned_stamp_ns = -1
+                self.windows.reset()
                 self.poses.clear()
             self.ego_stamp_ns = state.stamp_ns
+            self.ego_arrival_s = self.clock_s()
             self.ego_z = float(state.pose[2, 3])
             self.poses.add(state.stamp_ns, state.pose)
         self.watchdog.seen("odometry", self.clock_s())
@@ -238,20 +252,26 @@ class PlanningNode(KvisionNode):
     # --- planning ----------------------------------------------------------------------------------
 
     def plan_if_ready(self) -> None:
-        """Plan once per odometry stamp, when perception has caught up with it (and no fault is pending)."""
-        sync_ns = round(float(self.params["input_sync_s"]) * 1e9)
+        """Plan once per odometry stamp (rate permitting), when perception has caught up with it or the wait
+        is over (and no fault is pending)."""
+        sync_s = float(self.params["input_sync_s"])
+        sync_ns = round(sync_s * 1e9)
+        now_s = self.clock_s()
         with self.lock:
             if self.planner is None or self.ego is None or self.ego_stamp_ns <= self.planned_stamp_ns:
                 return
-            if self.users_stamp_ns < self.ego_stamp_ns - sync_ns:
+            if not self.windows.open(self.ego_stamp_ns):
                 return
-            if self.use_grid and self.grid_stamp_ns < self.ego_stamp_ns - sync_ns:
+            behind = self.users_stamp_ns < self.ego_stamp_ns - sync_ns
+            behind |= self.use_grid and self.grid_stamp_ns < self.ego_stamp_ns - sync_ns
+            if behind and now_s - self.ego_arrival_s < sync_s:
                 return
-            if self.watchdog.problems(self.clock_s()):
+            if self.watchdog.problems(now_s):
                 return  # the watchdog publishes the stop
             planner, ego, stamp_ns = self.planner, self.ego, self.ego_stamp_ns
             users, grid = self.users, self.grid
             self.planned_stamp_ns = stamp_ns
+            self.windows.take(stamp_ns)
         started = time.perf_counter()
         plan = planner.plan(ego, users, grid)
         self.publish_plan(plan, stamp_ns, ego)
@@ -273,6 +293,8 @@ class PlanningNode(KvisionNode):
         if not problems or planner is None or ego is None:
             if planner is None:
                 self.health.set_state(WARN, "waiting for the route")
+            else:
+                self.plan_if_ready()  # a plan whose wait for perception is over
             return
         reason = "; ".join(problems)
         if not self.stopping:

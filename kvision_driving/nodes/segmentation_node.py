@@ -7,6 +7,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from vision_msgs.msg import LabelInfo, VisionClass
 
+from kvision_driving.core.stamps import RateWindows
 from kvision_driving.perception.segmentation import Segmenter, to_rgb
 from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image, stamp_to_ns
 from kvision_driving.ros.models import MODEL_PARAMS, open_model
@@ -19,6 +20,14 @@ PARAMS = (
     ParamSpec("publish_overlay", True, "Publish the colour overlay for RViz"),
     ParamSpec("publish_confidence", True, "Publish per-pixel confidence (mono8, 255 = 1.0) for fusion"),
     ParamSpec("labels_qos", "sensor_data", "QoS of the label, confidence and overlay images", choices=QOS_CHOICES),
+    ParamSpec(
+        "max_rate_hz",
+        0.0,
+        "Segment the first frame of each 1/max_rate_hz of stamp time (the lidar's rate: what fusion paints "
+        "with); 0: every frame",
+        0.0,
+        1000.0,
+    ),
 )
 
 
@@ -30,6 +39,7 @@ class SegmentationNode(KvisionNode):
             self.segmenter = Segmenter(choice.backend, choice.card)
         except ValueError as error:
             raise ParameterError(f"model {model}: {error}") from error
+        self.windows = RateWindows(float(self.params["max_rate_hz"]))
         images_qos = qos_by_name(str(self.params["labels_qos"]))
         self.labels_pub = self.create_publisher(Image, "/perception/segmentation/labels", images_qos)
         self.confidence_pub = self.create_publisher(Image, "/perception/segmentation/confidence", images_qos)
@@ -39,8 +49,18 @@ class SegmentationNode(KvisionNode):
         info.class_map = [VisionClass(class_id=i, class_name=name) for i, name in enumerate(choice.card.classes)]
         self.info_pub.publish(info)
         self.create_subscription(
-            Image, "/sensing/camera/front/image_raw", self.process_latest("image", self.on_image), self.input_qos
+            Image,
+            "/sensing/camera/front/image_raw",
+            self.process_latest("image", self.on_image, self.wanted),
+            self.input_qos,
         )
+
+    def wanted(self, message: Image) -> bool:
+        """Rate limit on arrival (max_rate_hz): skipped frames are by configuration, not drops."""
+        if self.windows.take(stamp_to_ns(message.header.stamp)):
+            return True
+        self.health.set_value("rate_limited", self.windows.limited)
+        return False
 
     def on_image(self, message: Image) -> None:
         try:

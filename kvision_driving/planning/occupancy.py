@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from kvision_driving.core.labels import IGNORE, TRAIN_ID
 
@@ -29,6 +29,11 @@ STATIC_OBSTACLES = np.array(
 ROAD_USERS = np.array(
     [TRAIN_ID[name] for name in ("person", "rider", "car", "truck", "bus", "train", "motorcycle", "bicycle")]
 )
+
+_NONE, _DRIVABLE, _GROUND, _STATIC, _ROAD_USER, _UNLABELLED = range(6)
+_KIND = np.full(256, _NONE, dtype=np.uint8)  # what each train id means for the grid
+_KIND[DRIVABLE], _KIND[NOT_DRIVABLE_GROUND], _KIND[STATIC_OBSTACLES] = _DRIVABLE, _GROUND, _STATIC
+_KIND[ROAD_USERS], _KIND[IGNORE] = _ROAD_USER, _UNLABELLED
 
 
 @dataclass(frozen=True)
@@ -87,18 +92,18 @@ def build_grid(
     cells_per_side = round(spec.size_m / spec.resolution)
     origin = np.asarray(centre, dtype=np.float64)[:2] - spec.size_m / 2
     points = np.asarray(points_map, dtype=np.float64)
-    labels = np.asarray(labels)
-    finite = np.all(np.isfinite(points), axis=1)
-    points, labels = points[finite], labels[finite]
-    index = np.floor((points[:, :2] - origin) / spec.resolution).astype(np.int64)
+    index = np.floor((points[:, :2] - origin) / spec.resolution)  # NaN stays NaN and fails every test below
     inside = np.all((index >= 0) & (index < cells_per_side), axis=1)
-    index, labels, height = index[inside], labels[inside], points[inside, 2] - ground_z
+    points, index = points[inside], index[inside].astype(np.int64)
+    kind = _KIND[np.asarray(labels)[inside]]  # one table lookup instead of a set test per class group
+    height = points[:, 2] - ground_z
     flat = index[:, 1] * cells_per_side + index[:, 0]
     standing = (height >= spec.obstacle_min_height) & (height <= spec.obstacle_max_height)
-    free = np.isin(labels, DRIVABLE) & ~standing
-    unexplained = np.isin(labels, ROAD_USERS) & ~inside_boxes(points[inside, :2], tracked_boxes or [], margin=1.0)
-    occupied = (np.isin(labels, STATIC_OBSTACLES) | (labels == IGNORE) | unexplained) & standing
-    occupied |= np.isin(labels, NOT_DRIVABLE_GROUND) & ~standing
+    free = (kind == _DRIVABLE) & ~standing
+    occupied = ((kind == _STATIC) | (kind == _UNLABELLED)) & standing
+    occupied |= (kind == _GROUND) & ~standing
+    users = np.flatnonzero((kind == _ROAD_USER) & standing)
+    occupied[users[~inside_boxes(points[users, :2], tracked_boxes or [], margin=1.0)]] = True  # unexplained
     # A lone point is noise (a mislabelled pixel, a ray through a gap): a cell needs MIN_POINTS to be occupied.
     hits = np.bincount(flat[occupied], minlength=cells_per_side * cells_per_side)
     cells = np.full(cells_per_side * cells_per_side, UNKNOWN, dtype=np.int8)
@@ -106,9 +111,10 @@ def build_grid(
     cells[hits >= spec.min_points] = OCCUPIED  # occupied wins over free in a shared cell
     cells = cells.reshape(cells_per_side, cells_per_side)
     blocked = cells == OCCUPIED
+    # OpenCV's exact Euclidean transform (DIST_MASK_PRECISE): the same distances as scipy's, several times faster.
     clearance = (
-        ndimage.distance_transform_edt(~blocked).astype(np.float32) * spec.resolution
+        cv2.distanceTransform((~blocked).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE) * spec.resolution
         if blocked.any()
         else np.full(cells.shape, np.inf, dtype=np.float32)
     )
-    return OccupancyGrid(cells, origin, spec.resolution, clearance)
+    return OccupancyGrid(cells, origin, spec.resolution, clearance.astype(np.float32))

@@ -73,7 +73,7 @@ def run_demo(
     results_path = out / "closed_loop.json"
     started = time.monotonic()
     with RosGraph(out / "logs") as graph, GraphProbe(graph.domain_id, "kvision_demo") as probe:
-        processes = stack_processes("full", backend)
+        processes = stack_processes("full", backend, lockstep=bag is None)
         if bag is not None:
             processes = [(name, command) for name, command in processes if name != "planning"]
         for name, command in processes:

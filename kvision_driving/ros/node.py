@@ -105,8 +105,13 @@ class KvisionNode(Node):
 
     # --- keep-latest processing -------------------------------------------------------------------
 
-    def process_latest(self, name: str, handler: Callable[[M], None]) -> Callable[[M], None]:
+    def process_latest(
+        self, name: str, handler: Callable[[M], None], admit: Callable[[M], bool] | None = None
+    ) -> Callable[[M], None]:
         """A subscription callback that hands messages to ``handler`` on a worker thread, newest only.
+
+        ``admit``, when given, decides on arrival which messages are wanted at all (a rate limit): one
+        refused there can never displace a wanted one waiting for the worker.
 
         ``handler`` may raise ConversionError (counted as a bad input) or anything else (logged
         with its traceback, counted, node state ERROR until the next success): the node lives on.
@@ -139,6 +144,8 @@ class KvisionNode(Node):
 
         def on_message(message: M) -> None:
             self.health.on_input(self.now_s())
+            if admit is not None and not admit(message):
+                return
             if slot.put(message):
                 self.health.on_drop()
 

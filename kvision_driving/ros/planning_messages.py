@@ -12,7 +12,7 @@ from std_msgs.msg import ColorRGBA, Header
 from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import Marker, MarkerArray
 
-from kvision_driving.core.geometry import quaternion_to_matrix
+from kvision_driving.core.geometry import quaternion_to_matrix, quaternion_yaws
 from kvision_driving.planning.occupancy import OccupancyGrid
 from kvision_driving.planning.planner import Behaviour, Plan
 from kvision_driving.planning.scene import PredictedPath, RoadUser
@@ -81,11 +81,20 @@ def road_users(message: PredictedObjects, actions: dict[str, str]) -> list[RoadU
             if not path.path or len(path.path) > MAX_PATH_POINTS:
                 continue
             step = duration_s(path.time_step)
-            xy = np.array([[p.position.x, p.position.y] for p in path.path])
-            if step <= 0 or not np.all(np.isfinite(xy)):
+            # One pass over the poses, then vectorised: message fields are slow Python attribute reads.
+            poses = np.array(
+                [
+                    (p.position.x, p.position.y, p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w)
+                    for p in path.path
+                ]
+            )
+            try:
+                yaw = quaternion_yaws(poses[:, 2:])
+            except ValueError as error:
+                raise ConversionError(f"object {uuid[:8]}: a predicted path pose: {error}") from error
+            if step <= 0 or not np.all(np.isfinite(poses[:, :2])):
                 raise ConversionError(f"object {uuid[:8]}: a predicted path with a bad time step or points")
-            yaw = np.array([_yaw(p.orientation) for p in path.path])
-            paths.append(PredictedPath(xy, yaw, step, float(path.confidence)))
+            paths.append(PredictedPath(poses[:, :2].copy(), yaw, step, float(path.confidence)))
         users.append(
             RoadUser(
                 object_id=uuid,

@@ -27,10 +27,14 @@ def node_command(executable: str, config: str | None, *overrides: str) -> list[s
     return command
 
 
-def stack_processes(mode: str, backend: str = "onnxruntime") -> list[tuple[str, list[str]]]:
-    """(name, command) of every process of the stack besides the simulator, upstream first."""
+def stack_processes(mode: str, backend: str = "onnxruntime", lockstep: bool = True) -> list[tuple[str, list[str]]]:
+    """(name, command) of every process of the stack besides the simulator, upstream first.
+
+    ``lockstep``: for a simulator that waits for a plan at every step, planning plans at every odometry
+    message; otherwise it runs as configured for a vehicle (config/planning.yaml)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    planning_rate = ("max_rate_hz:=0.0",) if lockstep else ()
     if mode == "ground-truth":
         return [
             (
@@ -43,6 +47,7 @@ def stack_processes(mode: str, backend: str = "onnxruntime") -> list[tuple[str, 
                     "points_topic:=''",
                     "labels_topic:=''",
                     "monitored_nodes:=['']",
+                    *planning_rate,
                 ),
             )
         ]
@@ -51,7 +56,10 @@ def stack_processes(mode: str, backend: str = "onnxruntime") -> list[tuple[str, 
         ("fusion", node_command("fusion_node", "fusion")),
         ("action", node_command("action_node", "action", f"backend:={backend}")),
         # In lockstep the simulator waits for each plan: a tight sync keeps it from running ahead of perception.
-        ("planning", node_command("planning_node", "planning", "input_sync_s:=0.1")),
+        (
+            "planning",
+            node_command("planning_node", "planning", *(("input_sync_s:=0.1", *planning_rate) if lockstep else ())),
+        ),
     ]
 
 

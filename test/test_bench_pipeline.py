@@ -1,0 +1,77 @@
+"""``kvision bench pipeline`` and ``kvision bench soak``: their arithmetic on known inputs, and the pipeline
+benchmark for real on a short recorded bag (every node a process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kvision_driving.bench.pipeline import end_to_end_ms
+from kvision_driving.bench.processes import ProcessSampler, ProcessSeries
+from kvision_driving.bench.soak import memory_growth
+from kvision_driving.core.stamps import RateWindows
+
+
+def test_end_to_end_counts_from_the_sensor_data_behind_the_newest_objects() -> None:
+    sensors = [(10.00, 100), (10.01, 100), (10.10, 200), (10.20, 300)]  # (arrival s, stamp ns)
+    objects = [(10.15, 100), (10.28, 200)]
+    trajectories = [(10.05, 0), (10.16, 0), (10.30, 0), (10.31, 0)]
+    latencies = end_to_end_ms(sensors, objects, trajectories)
+    # None before any objects; then planned with stamp 100 (first seen 10.00), then with stamp 200 (10.10).
+    assert np.allclose(latencies, [160.0, 200.0, 210.0])
+
+
+def test_memory_growth_ignores_the_warm_up_and_finds_a_leak() -> None:
+    times = list(np.arange(0.0, 600.0, 2.0))
+    flat = ProcessSeries(times, [0.0] * len(times), [int((100 + (50 if t < 60 else 0)) * 2**20) for t in times])
+    steady = memory_growth(flat, warmup_s=60.0)
+    assert steady["growth_percent"] == 0.0 and abs(steady["slope_mb_per_minute"]) < 1e-9
+    leaking = ProcessSeries(times, [0.0] * len(times), [int((100 + t / 60.0) * 2**20) for t in times])
+    leak = memory_growth(leaking, warmup_s=60.0)
+    assert leak["slope_mb_per_minute"] == pytest.approx(1.0, rel=1e-6)
+    assert 6.0 < leak["growth_percent"] < 9.0  # about 8 MB over about 101 MB, between minute-long medians
+
+
+def test_rate_windows_take_one_stamp_per_window() -> None:
+    windows = RateWindows(10.0)
+    stamps = [0, 50_000_000, 100_000_000, 149_000_000, 210_000_000, 260_000_000, 90_000_000]
+    assert [windows.take(stamp) for stamp in stamps] == [True, False, True, False, True, False, True]
+    assert windows.limited == 3
+    assert all(RateWindows(0.0).take(stamp) for stamp in stamps)
+
+
+def test_process_sampler_follows_a_process_and_reports_memory() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(64 * 2**20); time.sleep(3)"])
+    try:
+        with ProcessSampler({"child": child.pid, "self": os.getpid()}, period_s=0.2) as sampler:
+            time.sleep(1.5)
+    finally:
+        child.kill()
+    summary = sampler.summary()
+    assert summary["child"]["rss_mb_max"] > 64 and summary["self"]["rss_mb_max"] > 0
+
+
+def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "kvision_driving.cli", "bench", "pipeline", "--duration", "4", "--backends",
+         "onnxruntime", "--out", str(out), "--markdown", str(tmp_path / "pipeline.md")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    (run,) = report["runs"]
+    assert run["backend"] == "onnxruntime" and run["camera_frames"] >= 70 and run["lidar_sweeps"] >= 35
+    for node, figures in run["nodes"].items():
+        assert figures["inputs"] > 0 and figures["processed"] > 0, node
+        assert figures["rss_mb_max"] > 50 and figures["cpu_percent_mean"] > 0, node
+    assert run["nodes"]["segmentation_node"]["backend"] == "onnxruntime"
+    assert run["trajectories"] > 0 and run["end_to_end_ms"]["count"] > 0 and run["end_to_end_ms"]["p50"] > 0
+    assert "| segmentation_node |" in (tmp_path / "pipeline.md").read_text()
