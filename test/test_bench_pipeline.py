@@ -30,7 +30,7 @@ def test_end_to_end_counts_from_the_sensor_data_behind_the_newest_objects() -> N
 
 def test_memory_growth_ignores_the_warm_up_and_finds_a_leak() -> None:
     times = list(np.arange(0.0, 600.0, 2.0))
-    flat = ProcessSeries(times, [0.0] * len(times), [int((100 + (50 if t < 60 else 0)) * 2**20) for t in times])
+    flat = ProcessSeries(times, [0.0] * len(times), [((100 + (50 if t < 60 else 0)) * 2**20) for t in times])
     steady = memory_growth(flat, warmup_s=60.0)
     assert steady["growth_percent"] == 0.0 and abs(steady["slope_mb_per_minute"]) < 1e-9
     leaking = ProcessSeries(times, [0.0] * len(times), [int((100 + t / 60.0) * 2**20) for t in times])

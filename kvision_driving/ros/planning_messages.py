@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import array
+
 import numpy as np
 from autoware_perception_msgs.msg import PredictedObjects
 from builtin_interfaces.msg import Duration
@@ -128,7 +130,7 @@ def grid_to_message(grid: OccupancyGrid, stamp_ns: int, z: float = 0.0) -> Occup
     message.info.resolution = float(grid.resolution)
     message.info.width, message.info.height = cols, rows
     message.info.origin = pose_of(grid.origin[0], grid.origin[1], z, 0.0)
-    message.data = grid.cells.ravel().tolist()
+    message.data = array.array("b", grid.cells.tobytes())  # the setter's fast path; a list is checked per cell
     return message
 
 
