@@ -1,5 +1,5 @@
 """Property-based fuzzing of the parsers that read files people hand us: rosbag2 metadata and storage,
-model cards, scenario YAML. Whatever the bytes, the answer is the parser's own clear error, never a
+model cards, scenario YAML, KITTI calibration. Whatever the bytes, the answer is the parser's own clear error, never a
 crash with another exception type."""
 
 from __future__ import annotations
@@ -8,11 +8,13 @@ import contextlib
 import json
 from pathlib import Path
 
+import numpy as np
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvision_driving.data.bag_source import BagError, open_bag
+from kvision_driving.data.kitti import KittiError, read_calibration
 from kvision_driving.inference.model_card import ModelIntegrityError, load_card
 from kvision_driving.sim.scenario import ScenarioError, parse_scenario
 
@@ -78,6 +80,30 @@ def test_model_card_fuzz(tmp_path_factory, card: object) -> None:
 def test_scenario_fuzz(scenario: object) -> None:
     with contextlib.suppress(ScenarioError):
         parse_scenario(scenario)
+
+
+KITTI_KEYS = ("P0", "P1", "P2", "P3", "R0_rect", "Tr_velo_to_cam", "Tr_imu_to_velo")
+numbers = st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), max_size=14)
+
+
+@FUZZ
+@given(
+    lines=st.lists(
+        st.tuples(st.sampled_from(KITTI_KEYS) | st.text(max_size=8), numbers | st.text(max_size=20)), max_size=8
+    ),
+    garbage=st.binary(max_size=40),
+)
+def test_kitti_calibration_fuzz(tmp_path_factory, lines: list, garbage: bytes) -> None:
+    """Keys known or not, any count of numbers (NaN and inf too) or text, trailing bytes: a calibration or
+    KittiError, and a calibration that loads projects finitely."""
+    text = "\n".join(
+        f"{key}: {' '.join(str(v) for v in values) if isinstance(values, list) else values}" for key, values in lines
+    )
+    path = tmp_path_factory.mktemp("kitti") / "calib.txt"
+    path.write_bytes(text.encode() + b"\n" + garbage)
+    with contextlib.suppress(KittiError):
+        calibration = read_calibration(path)
+        assert np.all(np.isfinite(calibration.velodyne_to_camera2()))
 
 
 def test_a_real_bag_still_opens() -> None:

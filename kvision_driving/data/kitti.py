@@ -62,8 +62,12 @@ def read_calibration(path: Path) -> KittiCalibration:
     """Parse a KITTI calib file (object ``calib/000000.txt`` layout: ``KEY: v1 v2 ...`` lines)."""
     if not path.is_file():
         raise KittiError(f"calibration file {path} not found")
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError as error:
+        raise KittiError(f"{path}: not a text calibration file ({error.reason} at byte {error.start})") from error
     values: dict[str, NDArray[np.float64]] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         key, _, rest = line.partition(":")
@@ -78,7 +82,9 @@ def read_calibration(path: Path) -> KittiCalibration:
     calibration = KittiCalibration(
         values["P2"].reshape(3, 4), values["R0_rect"].reshape(3, 3), values["Tr_velo_to_cam"].reshape(3, 4)
     )
-    if calibration.p2[0, 0] <= 0 or not np.all(np.isfinite(calibration.p2)):
+    if not all(np.all(np.isfinite(values[key])) for key in expected):
+        raise KittiError(f"{path}: NaN or inf in {', '.join(expected)}")
+    if calibration.p2[0, 0] <= 0:
         raise KittiError(f"{path}: P2 is not a valid projection")
     return calibration
 

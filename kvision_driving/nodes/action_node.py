@@ -39,7 +39,7 @@ from kvision_driving.ros.convert import (
 )
 from kvision_driving.ros.diagnostics import OK, WARN
 from kvision_driving.ros.models import MODEL_PARAMS, open_model
-from kvision_driving.ros.node import KvisionNode, run_node
+from kvision_driving.ros.node import KvisionNode, Skip, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
 from kvision_driving.ros.qos import qos_by_name
 from kvision_driving.ros.tf import StaticTransformListener
@@ -185,17 +185,15 @@ class ActionNode(KvisionNode):
     # --- one camera frame --------------------------------------------------------------------------
 
     def on_image(self, message: Image) -> None:
-        started = time.perf_counter()
         stamp_ns = stamp_to_ns(message.header.stamp)
         try:
             rgb = to_rgb(image_to_numpy(message), message.encoding)
             optical_in_base = self.tf.lookup(str(self.params["base_frame"]), message.header.frame_id)
-        except (ConversionError, ValueError, FrameNotFoundError) as error:
-            self.reject("image", error)
-            return
+        except (ValueError, FrameNotFoundError) as error:  # ConversionError is a ValueError
+            raise ConversionError(str(error)) from error
         order = self.check_order("image", stamp_ns)
         if order.skip:
-            return
+            raise Skip
         with self.lock:
             if order is StampOrder.JUMP_BACK or self.recogniser_stale:
                 self.recogniser.reset()
@@ -203,13 +201,11 @@ class ActionNode(KvisionNode):
             camera, base_in_map = self.camera, self.poses.at(stamp_ns)
             tracks, tracks_stamp_ns = self.tracks, self.tracks_stamp_ns
         if camera is None or base_in_map is None:
-            self.reject("image", "no camera_info yet" if camera is None else "no odometry at the image stamp")
-            return
+            raise ConversionError("no camera_info yet" if camera is None else "no odometry at the image stamp")
         if (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
-            self.reject(
-                "image", f"{rgb.shape[1]}x{rgb.shape[0]} image but camera_info says {camera.width}x{camera.height}"
+            raise ConversionError(
+                f"{rgb.shape[1]}x{rgb.shape[0]} image but camera_info says {camera.width}x{camera.height}"
             )
-            return
         age_s = (stamp_ns - tracks_stamp_ns) * 1e-9
         if abs(age_s) > float(self.params["max_track_age_s"]):
             tracks = []  # stale tracks would put the crops in the wrong place
@@ -224,8 +220,6 @@ class ActionNode(KvisionNode):
             self.actions = estimates
         self.actions_pub.publish(action_detections(estimates, message.header))
         stats = self.recogniser.stats
-        elapsed_ms = (time.perf_counter() - started) * 1e3
-        self.health.on_processed(elapsed_ms, self.now_s(), self.latency_ms(message.header.stamp))
         if stats.model_ms:
             self.health.add_timing("model", stats.model_ms[-1])
         self.health.set_value("tracks_with_clips", len(self.recogniser.clips))

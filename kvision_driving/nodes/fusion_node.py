@@ -36,7 +36,7 @@ from kvision_driving.ros.convert import (
     stamp_to_ns,
 )
 from kvision_driving.ros.diagnostics import OK, WARN
-from kvision_driving.ros.node import KvisionNode, run_node
+from kvision_driving.ros.node import KvisionNode, Skip, run_node
 from kvision_driving.ros.object_messages import detected_objects, track_markers, tracked_objects
 from kvision_driving.ros.params import ParamSpec
 from kvision_driving.ros.qos import qos_by_name
@@ -183,7 +183,7 @@ class FusionNode(KvisionNode):
             raise ConversionError(f"no extrinsics for {lidar_frame}: {error}") from error
         order = self.check_order("points", stamp_ns)
         if order.skip:  # a reordered or repeated sweep would step the tracker back in time
-            return
+            raise Skip
         if order is StampOrder.JUMP_BACK:  # (the pose history starts over by itself when odometry jumps)
             self.pipeline.tracker.reset()
             with self.labels_arrived:

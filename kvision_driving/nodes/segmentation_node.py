@@ -11,7 +11,7 @@ from kvision_driving.core.stamps import RateWindows
 from kvision_driving.perception.segmentation import Segmenter, to_rgb
 from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image, stamp_to_ns
 from kvision_driving.ros.models import MODEL_PARAMS, open_model
-from kvision_driving.ros.node import KvisionNode, run_node
+from kvision_driving.ros.node import KvisionNode, Skip, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
 
@@ -68,7 +68,7 @@ class SegmentationNode(KvisionNode):
         except ValueError as error:  # an encoding that is valid ROS but not a colour image (16UC1, 32FC1)
             raise ConversionError(str(error)) from error
         if self.check_order("image", stamp_to_ns(message.header.stamp)).skip:
-            return  # labels for a frame already done, or older than one done: fusion would not use them
+            raise Skip  # labels for a frame already done, or older than one done: fusion would not use them
         result = self.segmenter(rgb)
         self.health.add_timing("model", result.model_ms)
         self.labels_pub.publish(numpy_to_image(result.labels, "mono8", message.header))

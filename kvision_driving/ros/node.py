@@ -42,6 +42,11 @@ COMMON_PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
+class Skip(Exception):  # noqa: N818 - not an error: a handler's way to say "deliberately not processed"
+    """Raised by a :meth:`KvisionNode.process_latest` handler for a well-formed message it leaves out on
+    purpose (a duplicate stamp, say), already counted where it was decided: not processed, not bad."""
+
+
 class KvisionNode(Node):
     """A ROS 2 node with validated parameters, health reporting and bounded input handling."""
 
@@ -113,8 +118,8 @@ class KvisionNode(Node):
         ``admit``, when given, decides on arrival which messages are wanted at all (a rate limit): one
         refused there can never displace a wanted one waiting for the worker.
 
-        ``handler`` may raise ConversionError (counted as a bad input) or anything else (logged
-        with its traceback, counted, node state ERROR until the next success): the node lives on.
+        ``handler`` may raise Skip (left out on purpose), ConversionError (counted as a bad input) or anything
+        else (logged with its traceback, counted, node state ERROR until the next success): the node lives on.
         """
         slot: LatestSlot[M] = LatestSlot()
 
@@ -126,6 +131,8 @@ class KvisionNode(Node):
                 started = time.perf_counter()
                 try:
                     handler(message)
+                except Skip:
+                    continue
                 except ConversionError as error:
                     self.reject(name, error)
                     continue
