@@ -58,13 +58,16 @@ DIAGNOSTIC_KEYS = {
 }
 
 
-def record_bag(folder: Path, scenario: str, duration_s: float) -> Path:
+def bag_to_play(bag: Path | None, folder: Path, scenario: str, duration_s: float) -> tuple[Path, str]:
+    """``bag``, or a fresh recording of ``scenario`` into ``folder``; with a description for the report."""
+    if bag is not None:
+        return bag, str(bag)
     from kvision_driving.ros.sim_record import record
     from kvision_driving.sim.scenario import load_scenario
 
-    bag = folder / f"{scenario}_bag"
-    record(load_scenario(scenario), bag, duration_s=duration_s, progress=False)
-    return bag
+    recording = folder / f"{scenario}_bag"
+    record(load_scenario(scenario), recording, duration_s=duration_s, progress=False)
+    return recording, f"recorded: {scenario}, {duration_s:.0f} s"
 
 
 def _node_figures(values: dict[str, str]) -> dict[str, Any]:
@@ -186,13 +189,11 @@ def run(
     logs: Path | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kvision-pipeline-") as scratch:
-        folder = Path(scratch)
-        recorded = bag is None
-        bag = bag or record_bag(folder, scenario, duration_s)
-        runs = [run_backend(bag, backend, (logs or folder / "logs") / backend) for backend in backends]
+        played, description = bag_to_play(bag, Path(scratch), scenario, duration_s)
+        runs = [run_backend(played, backend, (logs or Path(scratch) / "logs") / backend) for backend in backends]
     return {
         "benchmark": "pipeline",
-        "bag": f"recorded: {scenario}, {duration_s:.0f} s" if recorded else str(bag),
+        "bag": description,
         "rates_hz": {"camera": 20, "lidar": 10},
         "runs": runs,
     }
@@ -212,14 +213,16 @@ def summary_table(result: dict[str, Any]) -> str:
             f"{run['camera_frames']} camera frames; end-to-end sensor stamp -> trajectory "
             f"p50 {_number(e2e['p50'])} ms, p99 {_number(e2e['p99'])} ms, max {_number(e2e['max'])} ms.",
             "",
-            "| node | p50 ms | p95 ms | p99 ms | max ms | input Hz | inputs | dropped | bad | CPU % | RSS MB |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| node | p50 ms | p95 ms | p99 ms | max ms | input Hz | inputs | processed | dropped | bad | CPU % "
+            "| RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for node, figures in run["nodes"].items():
             lines.append(
                 f"| {node} | {_number(figures.get('processing_ms_p50'))} | {_number(figures.get('processing_ms_p95'))} "
                 f"| {_number(figures.get('processing_ms_p99'))} | {_number(figures.get('processing_ms_max'))} "
                 f"| {_number(figures.get('input_hz'))} | {figures.get('inputs', '-')} "
+                f"| {figures.get('processed', '-')} "
                 f"| {figures.get('dropped', '-')} | {figures.get('bad_inputs', '-')} "
                 f"| {_number(figures.get('cpu_percent_mean'), 0)} | {_number(figures.get('rss_mb_max'), 0)} |"
             )

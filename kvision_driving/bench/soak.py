@@ -21,10 +21,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 
 from kvision_driving.bench.pipeline import (
     NODES,
+    bag_to_play,
     check_alive,
     latest_diagnostics,
     player_command,
-    record_bag,
     start_stack,
 )
 from kvision_driving.bench.processes import ProcessSampler, ProcessSeries
@@ -67,13 +67,11 @@ def run(
     logs: Path | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kvision-soak-") as scratch:
-        folder = Path(scratch)
-        recorded = bag is None
-        bag = bag or record_bag(folder, scenario, duration_s)
-        with RosGraph(logs or folder / "logs") as graph, GraphProbe(graph.domain_id, "soak_bench") as probe:
+        played, description = bag_to_play(bag, Path(scratch), scenario, duration_s)
+        with RosGraph(logs or Path(scratch) / "logs") as graph, GraphProbe(graph.domain_id, "soak_bench") as probe:
             diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable", depth=100))
             pids = start_stack(graph, probe, backend)
-            pids["player"] = graph.start("player", player_command(bag, loop=True)).pid
+            pids["player"] = graph.start("player", player_command(played, loop=True)).pid
             counters: list[dict[str, Any]] = []
             started = time.monotonic()
             with ProcessSampler({**pids, "benchmark": os.getpid()}, period_s) as sampler:
@@ -95,7 +93,7 @@ def run(
     return {
         "benchmark": "soak",
         "minutes": minutes,
-        "bag": f"recorded: {scenario}, {duration_s:.0f} s, looped" if recorded else f"{bag}, looped",
+        "bag": f"{description}, looped",
         "backend": backend,
         "warmup_s": warmup_s,
         "memory": {name: memory_growth(series, warmup_s) for name, series in sampler.series.items()},

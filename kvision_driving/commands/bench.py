@@ -75,38 +75,41 @@ def planning(args: argparse.Namespace) -> int:
     return 0
 
 
-def pipeline(args: argparse.Namespace) -> int:
-    from kvision_driving.bench import pipeline as bench
+def _prepare_graph_benchmark(args: argparse.Namespace) -> None:
+    """What the benchmarks of the whole stack share: the loopback DDS profile, and a bag that exists."""
     from kvision_driving.ros.dds import apply_default_dds_profile
 
     apply_default_dds_profile()
     if args.bag is not None and not args.bag.exists():
         raise CliError(f"no bag at {args.bag}")
-    result = bench.run(args.bag, args.scenario, args.duration, tuple(args.backends.split(",")), args.logs)
+
+
+def _report(result: dict, table: str, args: argparse.Namespace) -> int:
     write_json(result, args.out)
     if args.markdown:
-        args.markdown.write_text(bench.summary_table(result))
-    print(bench.summary_table(result), file=sys.stderr)
+        args.markdown.write_text(table)
+    print(table, file=sys.stderr)
     return 0
+
+
+def pipeline(args: argparse.Namespace) -> int:
+    from kvision_driving.bench import pipeline as bench
+
+    _prepare_graph_benchmark(args)
+    result = bench.run(args.bag, args.scenario, args.duration, tuple(args.backends.split(",")), args.logs)
+    return _report(result, bench.summary_table(result), args)
 
 
 def soak(args: argparse.Namespace) -> int:
     from kvision_driving.bench import soak as bench
-    from kvision_driving.ros.dds import apply_default_dds_profile
 
-    apply_default_dds_profile()
-    if args.bag is not None and not args.bag.exists():
-        raise CliError(f"no bag at {args.bag}")
+    _prepare_graph_benchmark(args)
     if args.minutes * 60 < args.warmup + 60:
         raise CliError(f"--minutes {args.minutes} leaves less than a minute after the {args.warmup:.0f} s warm-up")
     result = bench.run(
         args.minutes, args.bag, args.scenario, args.duration, args.backend, warmup_s=args.warmup, logs=args.logs
     )
-    write_json(result, args.out)
-    if args.markdown:
-        args.markdown.write_text(bench.summary_table(result))
-    print(bench.summary_table(result), file=sys.stderr)
-    return 0
+    return _report(result, bench.summary_table(result), args)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
