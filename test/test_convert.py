@@ -332,6 +332,16 @@ def test_cloud_without_xyz_is_refused_for_xyz_but_readable() -> None:
     assert pointcloud2_to_array(msg).shape == (3,)
 
 
+def test_coordinates_with_a_count_are_refused_not_crashed_on() -> None:
+    """Found by the atheris harness: x declared with count 2 raised a numpy broadcasting error."""
+    points = np.zeros(4, dtype=[("x", "<f4", (2,)), ("y", "<f4"), ("z", "<f4"), ("label", "u1", (3,))])
+    msg = received(array_to_pointcloud2(points))
+    with pytest.raises(ConversionError, match="'x' has count 2"):
+        pointcloud2_to_xyz(msg)
+    with pytest.raises(ConversionError, match="'label' has count 3"):
+        pointcloud2_field(msg, "label")
+
+
 def test_writers_refuse_what_pointfield_cannot_describe() -> None:
     with pytest.raises(ConversionError, match="structured"):
         array_to_pointcloud2(np.zeros((3, 3), np.float32))

@@ -275,6 +275,8 @@ def pointcloud2_to_xyz(
     missing = [name for name in fields if name not in (points.dtype.names or ())]
     if missing:
         raise ConversionError(f"point cloud lacks field(s) {', '.join(missing)}")
+    for name in fields:
+        _require_scalar(points.dtype, name)
     xyz = np.empty((points.shape[0], len(fields)), dtype=np.float32)
     for column, name in enumerate(fields):
         xyz[:, column] = points[name]
@@ -292,7 +294,14 @@ def pointcloud2_field(msg: PointCloud2, name: str, dtype: np.dtype | type = np.f
     points = pointcloud2_to_array(msg)
     if name not in (points.dtype.names or ()):
         raise ConversionError(f"point cloud lacks field {name!r}")
+    _require_scalar(points.dtype, name)
     return points[name].astype(dtype)
+
+
+def _require_scalar(dtype: np.dtype, name: str) -> None:
+    count = dtype.fields[name][0].shape  # type: ignore[index]
+    if count:
+        raise ConversionError(f"point field {name!r} has count {count[0]}: one value per point is needed")
 
 
 def array_to_pointcloud2(points: NDArray[np.void], header: object | None = None) -> PointCloud2:

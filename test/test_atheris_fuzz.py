@@ -1,0 +1,22 @@
+"""Coverage-guided fuzzing of the converters (``fuzz_convert.py``, atheris) for a bounded number of runs.
+
+libFuzzer ends its process when done, so it runs as a subprocess; a crash or a broken promise exits
+non-zero with the input that caused it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_converters_survive_coverage_guided_fuzzing(tmp_path: Path) -> None:
+    harness = Path(__file__).with_name("fuzz_convert.py")
+    result = subprocess.run(
+        [sys.executable, str(harness), "-runs=200000", "-seed=7", "-max_len=8192", f"-artifact_prefix={tmp_path}/"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Done 200000 runs" in result.stderr
