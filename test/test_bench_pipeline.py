@@ -39,6 +39,22 @@ def test_memory_growth_ignores_the_warm_up_and_finds_a_leak() -> None:
     assert 6.0 < leak["growth_percent"] < 9.0  # about 8 MB over about 101 MB, between minute-long medians
 
 
+def test_soak_keeps_the_largest_size_of_every_buffer() -> None:
+    from kvision_driving.bench.soak import buffer_peaks, node_counters
+
+    values = {"inputs": "10", "processed": "9", "buffered_poses": "400", "buffered_clips": "3", "backend": "x"}
+    assert node_counters(values) == {
+        "inputs": 10, "processed": 9, "dropped": 0, "bad_inputs": 0, "out_of_order": 0,
+        "buffered_poses": 400, "buffered_clips": 3,
+    }  # fmt: skip
+    samples = [
+        {"minute": 0.5, "action_node": {"buffered_clips": 3, "inputs": 5}},
+        {"minute": 1.0, "action_node": {"buffered_clips": 7, "buffered_poses": 2}},
+        {"minute": 1.5, "action_node": {"buffered_clips": 4}},
+    ]
+    assert buffer_peaks(samples) == {"action_node": {"clips": 7, "poses": 2}}
+
+
 def test_rate_windows_take_one_stamp_per_window() -> None:
     windows = RateWindows(10.0)
     stamps = [0, 50_000_000, 100_000_000, 149_000_000, 210_000_000, 260_000_000, 90_000_000]
@@ -68,10 +84,14 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
     (run,) = report["runs"]
-    assert run["backend"] == "onnxruntime" and run["camera_frames"] >= 70 and run["lidar_sweeps"] >= 35
+    assert run["backend"] == "onnxruntime" and run["camera_frames"] > 0 and run["lidar_sweeps"] > 0
+    # 4 s at 20 and 10 Hz reached the nodes (best effort: a loaded machine may lose a few, as DDS would)
+    assert run["nodes"]["segmentation_node"]["inputs"] >= 70 and run["nodes"]["fusion_node"]["inputs"] >= 32
     for node, figures in run["nodes"].items():
         assert figures["inputs"] > 0 and figures["processed"] > 0, node
         assert figures["rss_mb_max"] > 50 and figures["cpu_percent_mean"] > 0, node
     assert run["nodes"]["segmentation_node"]["backend"] == "onnxruntime"
+    assert 0 < run["nodes"]["fusion_node"]["buffered_label_images"] <= 10  # LABEL_BUFFER: bounded
+    assert run["nodes"]["planning_node"]["buffered_pending_inputs"] == 0  # it has no worker slots
     assert run["trajectories"] > 0 and run["end_to_end_ms"]["count"] > 0 and run["end_to_end_ms"]["p50"] > 0
     assert "| segmentation_node |" in (tmp_path / "pipeline.md").read_text()

@@ -71,7 +71,7 @@ def bag_to_play(bag: Path | None, folder: Path, scenario: str, duration_s: float
 
 
 def _node_figures(values: dict[str, str]) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {key: int(value) for key, value in values.items() if key.startswith("buffered_")}
     for key, kind in DIAGNOSTIC_KEYS.items():
         if key in values:
             try:

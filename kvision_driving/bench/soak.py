@@ -4,8 +4,9 @@ Every node is a process; ``kvision replay --loop`` plays a recorded bag over and
 back at every loop, and every node starts over each time: the reset paths are soaked too). Every
 process's resident memory is sampled throughout; after a warm-up, its growth (last minute against
 the first minute after warm-up, medians) and its linear slope are reported, with the nodes' input,
-processed, dropped and bad-input counters over time from /diagnostics. Every queue in the nodes is
-bounded by construction (keep-latest slots, fixed-length buffers), so memory is the measure of a leak.
+processed, dropped and bad-input counters and the sizes of everything they buffer (``buffered_*``) over
+time from /diagnostics. Every buffer is bounded by construction (keep-latest slots, fixed-length
+deques); the sizes show it, and memory shows whatever else might leak.
 """
 
 from __future__ import annotations
@@ -33,6 +34,24 @@ from kvision_driving.ros.probe import GraphProbe
 from kvision_driving.ros.qos import qos_by_name
 
 COUNTERS = ("inputs", "processed", "dropped", "bad_inputs", "out_of_order")
+
+
+def node_counters(values: dict[str, str]) -> dict[str, int]:
+    """A node's counters and the sizes of what it buffers (``buffered_*`` in its /diagnostics)."""
+    keys = [*COUNTERS, *(key for key in values if key.startswith("buffered_"))]
+    return {key: int(float(values.get(key, "0"))) for key in keys}
+
+
+def buffer_peaks(counters: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """The largest size each node's buffers reached over the run."""
+    peaks: dict[str, dict[str, int]] = {}
+    for sample in counters:
+        for node in NODES:
+            for key, size in sample.get(node, {}).items():
+                if key.startswith("buffered_"):
+                    name = key.removeprefix("buffered_")
+                    peaks.setdefault(node, {})[name] = max(size, peaks.get(node, {}).get(name, 0))
+    return peaks
 
 
 def memory_growth(series: ProcessSeries, warmup_s: float, window_s: float = 60.0) -> dict[str, float]:
@@ -83,10 +102,7 @@ def run(
                     counters.append(
                         {
                             "minute": round((time.monotonic() - started) / 60.0, 2),
-                            **{
-                                node: {key: int(latest.get(node, {}).get(key, "0")) for key in COUNTERS}
-                                for node in NODES
-                            },
+                            **{node: node_counters(latest.get(node, {})) for node in NODES},
                         }
                     )
             graph.stop("player")
@@ -99,6 +115,7 @@ def run(
         "memory": {name: memory_growth(series, warmup_s) for name, series in sampler.series.items()},
         "cpu": {name: series.summary() for name, series in sampler.series.items()},
         "counters": counters,
+        "buffer_peaks": buffer_peaks(counters),
     }
 
 
@@ -116,4 +133,7 @@ def summary_table(result: dict[str, Any]) -> str:
             f"{memory['growth_percent']:+.1f} % | {memory['slope_mb_per_minute']:+.2f} | "
             f"{result['cpu'][name]['cpu_percent_mean']:.0f} |"
         )
+    lines += ["", "| node | largest buffers over the run |", "|---|---|"]
+    for node, peaks in result.get("buffer_peaks", {}).items():
+        lines.append(f"| {node} | {', '.join(f'{name} {size}' for name, size in sorted(peaks.items()))} |")
     return "\n".join(lines) + "\n"

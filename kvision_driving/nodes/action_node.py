@@ -126,6 +126,15 @@ class ActionNode(KvisionNode):
             self.poses.add(state.stamp_ns, state.pose)
             self.ego_pose = state.pose
 
+    def buffered(self) -> dict[str, int]:
+        with self.lock:
+            return {
+                **super().buffered(),
+                "poses": len(self.poses),
+                "track_histories": sum(len(points) for points in self.history.values()),
+                "clips": len(self.recogniser.clips),
+            }
+
     def wanted(self, message: Image) -> bool:
         """Rate limit on arrival (max_rate_hz): skipped frames are by configuration, not drops."""
         if self.windows.take(stamp_to_ns(message.header.stamp)):

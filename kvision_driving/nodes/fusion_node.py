@@ -109,6 +109,15 @@ class FusionNode(KvisionNode):
             PointCloud2, str(self.params["lidar_topic"]), self.process_latest("points", self.on_points), sensor
         )
 
+    def buffered(self) -> dict[str, int]:
+        return {
+            **super().buffered(),
+            "label_images": sum(len(buffer) for buffer in self.labels),
+            "confidence_images": sum(len(store) for store in self.confidences),
+            "poses": len(self.poses),
+            "tracks": len(self.pipeline.tracker.tracks),
+        }
+
     # --- inputs ------------------------------------------------------------------------------------
 
     def _add_labels(self, index: int, message: Image) -> None:

@@ -147,6 +147,10 @@ class PlanningNode(KvisionNode):
         self.create_timer(1.0 / float(params["watchdog_rate_hz"]), self.check_watchdog)
         self.health.set_state(WARN, "waiting for the route")
 
+    def buffered(self) -> dict[str, int]:
+        with self.lock:
+            return {**super().buffered(), "poses": len(self.poses), "road_users": len(self.users)}
+
     # --- inputs ------------------------------------------------------------------------------------
 
     def on_route(self, message: Path) -> None:

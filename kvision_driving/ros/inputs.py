@@ -49,5 +49,10 @@ class LatestSlot(Generic[T]):
             self._condition.notify_all()
 
     @property
+    def pending(self) -> int:
+        """Messages waiting for the worker: 0 or 1."""
+        return int(self._item is not None)
+
+    @property
     def closed(self) -> bool:
         return self._closed

@@ -104,7 +104,14 @@ class KvisionNode(Node):
             self.get_logger().warning(f"{stream}: time went backwards (bag loop?): starting over")
         return order
 
+    def buffered(self) -> dict[str, int]:
+        """What the node holds over time, by buffer (reported as ``buffered_<name>``, for soak tests): inputs
+        waiting for a worker here; nodes add their own buffers. Every one is bounded by construction."""
+        return {"pending_inputs": sum(slot.pending for slot, _ in self._workers)}
+
     def publish_diagnostics(self) -> None:
+        for name, size in self.buffered().items():
+            self.health.set_value(f"buffered_{name}", size)
         status = health_to_status(self.get_name(), self.get_fully_qualified_name(), self.health, self.now_s())
         self._diagnostics_pub.publish(make_array([status], self.get_clock().now().to_msg()))
 
