@@ -112,3 +112,17 @@ def test_param_spec_checks() -> None:
     flag = ParamSpec("enabled", True, "flag")
     assert "expected bool" in flag.check(1)
     assert rate.descriptor().floating_point_range[0].to_value == 100.0
+
+
+def test_health_keeps_a_bounded_number_of_reasons_and_loses_no_count() -> None:
+    from kvision_driving.ros.diagnostics import MAX_REASONS, OTHER_REASONS, NodeHealth
+
+    health = NodeHealth()
+    for index in range(1000):
+        health.on_bad_input(f"image: data has {index} bytes")  # every message says something different
+    health.on_bad_input("image: data has 0 bytes")
+    snapshot = health.snapshot(0.0)
+    assert snapshot["bad_inputs"] == 1001
+    assert len(snapshot["bad_input_reasons"]) == MAX_REASONS
+    assert snapshot["bad_input_reasons"][OTHER_REASONS] == 1000 - (MAX_REASONS - 1)
+    assert snapshot["bad_input_reasons"]["image: data has 0 bytes"] == 2

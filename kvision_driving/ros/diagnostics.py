@@ -19,6 +19,19 @@ ERROR = DiagnosticStatus.ERROR
 STALE = DiagnosticStatus.STALE
 
 
+#: Distinct reasons kept per counter; later new ones are counted together, so a stream of bad messages that
+#: each say something different (sizes, ids) cannot grow a node's memory without bound.
+MAX_REASONS = 32
+OTHER_REASONS = "other reasons"
+
+
+def _count(counter: Counter[str], reason: str) -> None:
+    """At most MAX_REASONS entries, OTHER_REASONS included."""
+    if reason not in counter and len(counter) - (OTHER_REASONS in counter) >= MAX_REASONS - 1:
+        reason = OTHER_REASONS
+    counter[reason] += 1
+
+
 class NodeHealth:
     """What a node reports about itself. All methods may be called from any thread."""
 
@@ -52,12 +65,12 @@ class NodeHealth:
     def on_bad_input(self, reason: str) -> None:
         """Count a skipped input under a short reason (e.g. ``image: size mismatch``)."""
         with self._lock:
-            self.bad_inputs[reason] += 1
+            _count(self.bad_inputs, reason)
 
     def on_out_of_order(self, what: str) -> None:
         """Count a well-formed input skipped for its stamp (e.g. ``points: duplicate``)."""
         with self._lock:
-            self.out_of_order[what] += 1
+            _count(self.out_of_order, what)
 
     def on_processed(self, processing_ms: float, now_s: float, latency_ms: float | None = None) -> None:
         with self._lock:
