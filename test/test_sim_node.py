@@ -46,7 +46,10 @@ def test_realtime_autopilot_publishes_sensors_clock_and_ground_truth(ros_graph, 
     assert data["scenario"] == "lead_vehicle_braking" and data["collisions"] == 0
     assert data["travelled_m"] > 10  # 1.5 s at about 12 m/s
     stamps = [stamp_to_ns(message.clock) for message in clock]
-    assert len(stamps) >= 25 and np.all(np.diff(stamps) > 0)
+    # Every 50 ms step from the first one this subscriber matched in time for (discovery on a loaded
+    # machine can take the first few) to the end of the 1.5 s: no gap, no reordering.
+    assert len(stamps) >= 20 and np.all(np.diff(stamps) == 50_000_000), stamps
+    assert stamps[-1] >= stamps[0] + 950_000_000
     assert len(images) >= 20
     assert {t.child_frame_id for t in static[0].transforms} == {"camera_front_optical", "lidar_top"}
 
