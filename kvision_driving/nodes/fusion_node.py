@@ -80,6 +80,7 @@ class FusionNode(KvisionNode):
         self.labels_arrived = threading.Condition()
         self.confidences: list[dict[int, object]] = [{} for _ in label_topics]
         self.cameras_known: list[PinholeCamera | None] = [None] * self.cameras
+        self.unpainted_views = 0
         self.poses = PoseHistory()
         self.pipeline = FusionPipeline(
             FusionSettings(
@@ -231,7 +232,9 @@ class FusionNode(KvisionNode):
             nearest = min(candidates, key=lambda m: abs(stamp_to_ns(m.header.stamp) - stamp_ns))
             label_stamp = stamp_to_ns(nearest.header.stamp)
             if abs(label_stamp - stamp_ns) > max_offset:
-                self.health.on_bad_input(f"camera {index}: no labels within max_offset_s")
+                # Late segmentation, not a bad message: counted on its own, so bad inputs keep meaning bad input.
+                self.unpainted_views += 1
+                self.health.set_value("views_without_labels", self.unpainted_views)
                 continue
             camera = self.cameras_known[index]
             if camera is None:
