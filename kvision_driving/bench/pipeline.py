@@ -91,12 +91,13 @@ def end_to_end_ms(
         first_seen[stamp] = min(arrived, first_seen.get(stamp, arrived))
     objects = sorted(objects)
     arrivals = np.array([arrived for arrived, _ in objects])
+    newest_stamp = np.maximum.accumulate([stamp for _, stamp in objects]) if objects else np.zeros(0, np.int64)
     latencies = []
     for arrived, _ in trajectories:
         newest = int(np.searchsorted(arrivals, arrived)) - 1
         if newest < 0:
             continue
-        used = max(stamp for _, stamp in objects[: newest + 1])
+        used = int(newest_stamp[newest])
         if used in first_seen:
             latencies.append((arrived - first_seen[used]) * 1e3)
     return latencies

@@ -24,7 +24,7 @@ from visualization_msgs.msg import MarkerArray
 from kvision_driving.core.actions import UNKNOWN_ACTION
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.geometry import invert_transform
-from kvision_driving.core.stamps import RateWindows, StampOrder
+from kvision_driving.core.stamps import StampOrder
 from kvision_driving.perception.clips import ActionEstimate, ActionRecogniser, TrackView
 from kvision_driving.perception.prediction import MotionState, predict
 from kvision_driving.perception.segmentation import to_rgb
@@ -79,7 +79,6 @@ class ActionNode(KvisionNode):
             raise ParameterError(f"model {model}: {error}") from error
         self.lock = threading.Lock()
         self.recogniser_stale = False
-        self.windows = RateWindows(float(self.params["max_rate_hz"]))
         self.camera = None
         self.poses = PoseHistory()
         self.tf = StaticTransformListener(self, on_reject=self.reject)
@@ -98,7 +97,7 @@ class ActionNode(KvisionNode):
         self.create_subscription(
             Image,
             str(self.params["camera_topic"]),
-            self.process_latest("image", self.on_image, self.wanted),
+            self.process_latest("image", self.on_image, float(self.params["max_rate_hz"])),
             self.input_qos,
         )
         self.health.set_state(WARN, "waiting for tracks and camera frames")
@@ -134,13 +133,6 @@ class ActionNode(KvisionNode):
                 "track_histories": sum(len(points) for points in self.history.values()),
                 "clips": len(self.recogniser.clips),
             }
-
-    def wanted(self, message: Image) -> bool:
-        """Rate limit on arrival (max_rate_hz): skipped frames are by configuration, not drops."""
-        if self.windows.take(stamp_to_ns(message.header.stamp)):
-            return True
-        self.health.set_value("rate_limited", self.windows.limited)
-        return False
 
     def start_over(self) -> None:
         """Time went back (a bag loop, a simulator reset): forget everything kept over time. Caller holds the lock."""

@@ -7,7 +7,6 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from vision_msgs.msg import LabelInfo, VisionClass
 
-from kvision_driving.core.stamps import RateWindows
 from kvision_driving.perception.segmentation import Segmenter, to_rgb
 from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image, stamp_to_ns
 from kvision_driving.ros.models import MODEL_PARAMS, open_model
@@ -39,7 +38,6 @@ class SegmentationNode(KvisionNode):
             self.segmenter = Segmenter(choice.backend, choice.card)
         except ValueError as error:
             raise ParameterError(f"model {model}: {error}") from error
-        self.windows = RateWindows(float(self.params["max_rate_hz"]))
         images_qos = qos_by_name(str(self.params["labels_qos"]))
         self.labels_pub = self.create_publisher(Image, "/perception/segmentation/labels", images_qos)
         self.confidence_pub = self.create_publisher(Image, "/perception/segmentation/confidence", images_qos)
@@ -51,16 +49,9 @@ class SegmentationNode(KvisionNode):
         self.create_subscription(
             Image,
             "/sensing/camera/front/image_raw",
-            self.process_latest("image", self.on_image, self.wanted),
+            self.process_latest("image", self.on_image, float(self.params["max_rate_hz"])),
             self.input_qos,
         )
-
-    def wanted(self, message: Image) -> bool:
-        """Rate limit on arrival (max_rate_hz): skipped frames are by configuration, not drops."""
-        if self.windows.take(stamp_to_ns(message.header.stamp)):
-            return True
-        self.health.set_value("rate_limited", self.windows.limited)
-        return False
 
     def on_image(self, message: Image) -> None:
         try:

@@ -24,7 +24,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.time import Time
 
-from kvision_driving.core.stamps import StampGate, StampOrder
+from kvision_driving.core.stamps import RateWindows, StampGate, StampOrder
 from kvision_driving.ros.convert import ConversionError, stamp_to_ns
 from kvision_driving.ros.dds import apply_default_dds_profile
 from kvision_driving.ros.diagnostics import ERROR, NodeHealth, health_to_status, make_array
@@ -117,18 +117,18 @@ class KvisionNode(Node):
 
     # --- keep-latest processing -------------------------------------------------------------------
 
-    def process_latest(
-        self, name: str, handler: Callable[[M], None], admit: Callable[[M], bool] | None = None
-    ) -> Callable[[M], None]:
+    def process_latest(self, name: str, handler: Callable[[M], None], max_rate_hz: float = 0.0) -> Callable[[M], None]:
         """A subscription callback that hands messages to ``handler`` on a worker thread, newest only.
 
-        ``admit``, when given, decides on arrival which messages are wanted at all (a rate limit): one
-        refused there can never displace a wanted one waiting for the worker.
+        ``max_rate_hz`` > 0 keeps the first message of each 1/max_rate_hz window of header stamps and
+        leaves the rest out on arrival (``rate_limited`` in /diagnostics, not drops): one left out can never
+        displace a wanted one waiting for the worker.
 
         ``handler`` may raise Skip (left out on purpose), ConversionError (counted as a bad input) or anything
         else (logged with its traceback, counted, node state ERROR until the next success): the node lives on.
         """
         slot: LatestSlot[M] = LatestSlot()
+        windows = RateWindows(max_rate_hz)
 
         def worker() -> None:
             while rclpy.ok() and not slot.closed:
@@ -158,7 +158,8 @@ class KvisionNode(Node):
 
         def on_message(message: M) -> None:
             self.health.on_input(self.now_s())
-            if admit is not None and not admit(message):
+            if windows.period_ns and not windows.take(stamp_to_ns(message.header.stamp)):  # type: ignore[attr-defined]
+                self.health.set_value("rate_limited", windows.limited)
                 return
             if slot.put(message):
                 self.health.on_drop()
