@@ -13,7 +13,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image
 from tf2_msgs.msg import TFMessage
 
-from kvision_driving.bench.transport import run_pair
+from kvision_driving.bench.transport import run_pair, summarise
 from kvision_driving.core.geometry import make_transform
 from kvision_driving.ros.convert import (
     image_to_numpy,
@@ -36,6 +36,21 @@ def test_large_messages_arrive_bit_exact(kind: str, qos: str) -> None:
     assert result["sent"] == 20
     assert result["received"] == 20, result
     assert result["bit_exact"], result
+
+
+def test_repeated_transport_runs_are_pooled() -> None:
+    def raw(latencies_ms: list[float], mismatches: int = 0) -> dict:
+        figures = {"received": len(latencies_ms), "mismatches": mismatches, "cpu_percent": 20.0}
+        sink = {**figures, "latencies_ns": [int(value * 1e6) for value in latencies_ms], "to_numpy_ms": [0.01]}
+        return {"sink": sink, "source": {"sent": 4, "publish_errors": 0, "cpu_percent": 8.0, "to_msg_ms": [0.1]}}
+
+    result = summarise("image", "reliable", 30.0, [raw([1, 2, 3, 4]), raw([5, 6, 7])])
+    assert (result["repeats"], result["sent"], result["received"]) == (2, 8, 7)
+    assert result["loss"] == pytest.approx(1 / 8)
+    assert result["latency"]["p50_ms"] == pytest.approx(4.0)  # the median of all seven, not of the run medians
+    assert result["run_p50_ms"] == pytest.approx([2.5, 6.0])
+    assert result["bit_exact"]
+    assert not summarise("image", "reliable", 30.0, [raw([1.0]), raw([1.0], mismatches=1)])["bit_exact"]
 
 
 def test_invalid_parameters_stop_a_node_with_a_clear_message(ros_graph) -> None:

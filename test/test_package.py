@@ -111,4 +111,6 @@ def test_kvision_usage_errors_exit_non_zero_without_traceback() -> None:
     result = run_kvision("bench", "transport", "--kinds", "radar")
     assert result.returncode == 2
     assert "unknown payload kind(s): radar" in result.stderr and "Traceback" not in result.stderr
+    result = run_kvision("bench", "transport", "--repeats", "0")
+    assert result.returncode == 2 and "--repeats must be at least 1" in result.stderr
     assert run_kvision("no-such-command").returncode == 2

@@ -2,7 +2,8 @@
 
 For a 1280x720 rgb8 Image and a 120k-point PointCloud2, each with best-effort and reliable QoS:
 latency (header stamp to receive callback) p50/p99, loss, bit-exactness and CPU of both
-processes, plus the in-process conversion cost of every converter on the hot path.
+processes, plus the in-process conversion cost of every converter on the hot path. Each pair
+runs several times, interleaved; latencies are pooled over the runs.
 """
 
 from __future__ import annotations
@@ -24,10 +25,8 @@ from kvision_driving.ros.graph import RosGraph
 QOS_UNDER_TEST = ("sensor_data", "reliable")
 
 
-def run_pair(
-    kind: str, qos: str, rate_hz: float, count: int, seed: int = 0, timeout_s: float = 120.0
-) -> dict[str, Any]:
-    """One source and one sink process on a private domain; returns the sink's and source's figures."""
+def measure_pair(kind: str, qos: str, rate_hz: float, count: int, seed: int = 0, timeout_s: float = 120.0) -> dict:
+    """One source and one sink process on a private domain; returns both processes' raw figures."""
     with tempfile.TemporaryDirectory(prefix="kvision-transport-") as folder, RosGraph() as graph:
         sink_json, source_json = Path(folder) / "sink.json", Path(folder) / "source.json"
         common = ["-p", f"kind:={kind}", "-p", f"qos:={qos}", "-p", f"seed:={seed}"]
@@ -53,23 +52,42 @@ def run_pair(
             code = graph.wait(name, timeout_s)
             if code != 0:
                 raise RuntimeError(f"{name} exited with {code}:\n{graph.log(name)[-3000:]}")
-        sink = json.loads(sink_json.read_text())
-        source = json.loads(source_json.read_text())
-    received, sent = sink["received"], source["sent"]
+        return {"sink": json.loads(sink_json.read_text()), "source": json.loads(source_json.read_text())}
+
+
+def summarise(kind: str, qos: str, rate_hz: float, runs: list[dict]) -> dict[str, Any]:
+    """Figures of one payload and QoS over repeated runs: counts summed, latencies pooled, and each
+    run's median listed so the spread between runs on a shared machine is visible."""
+    sent = sum(run["source"]["sent"] for run in runs)
+    received = sum(run["sink"]["received"] for run in runs)
+    to_msg = [value for run in runs for value in run["source"]["to_msg_ms"]]
+    to_numpy = [value for run in runs for value in run["sink"]["to_numpy_ms"]]
     return {
         "kind": kind,
         "qos": qos,
         "rate_hz": rate_hz,
+        "repeats": len(runs),
         "sent": sent,
         "received": received,
         "loss": (sent - received) / sent if sent else float("nan"),
-        "publish_errors": source["publish_errors"],
-        "bit_exact": sink["mismatches"] == 0 and received > 0,
-        "latency": latency_summary_ms(sink["latencies_ns"]),
-        "cpu_percent": {"source": source["cpu_percent"], "sink": sink["cpu_percent"]},
-        "to_msg_ms_p50": float(np.median(source["to_msg_ms"])) if source["to_msg_ms"] else float("nan"),
-        "to_numpy_ms_p50": float(np.median(sink["to_numpy_ms"])) if sink["to_numpy_ms"] else float("nan"),
+        "publish_errors": sum(run["source"]["publish_errors"] for run in runs),
+        "bit_exact": received > 0 and all(run["sink"]["mismatches"] == 0 for run in runs),
+        "latency": latency_summary_ms([value for run in runs for value in run["sink"]["latencies_ns"]]),
+        "run_p50_ms": [latency_summary_ms(run["sink"]["latencies_ns"])["p50_ms"] for run in runs],
+        "cpu_percent": {
+            "source": float(np.mean([run["source"]["cpu_percent"] for run in runs])),
+            "sink": float(np.mean([run["sink"]["cpu_percent"] for run in runs])),
+        },
+        "to_msg_ms_p50": float(np.median(to_msg)) if to_msg else float("nan"),
+        "to_numpy_ms_p50": float(np.median(to_numpy)) if to_numpy else float("nan"),
     }
+
+
+def run_pair(
+    kind: str, qos: str, rate_hz: float, count: int, seed: int = 0, timeout_s: float = 120.0
+) -> dict[str, Any]:
+    """One run of one payload and QoS, summarised."""
+    return summarise(kind, qos, rate_hz, [measure_pair(kind, qos, rate_hz, count, seed, timeout_s)])
 
 
 def conversion_costs(repeat: int = 50) -> dict[str, float]:
@@ -96,27 +114,37 @@ def run(
     count: int = 300,
     kinds: tuple[str, ...] = PAYLOAD_KINDS,
     qos_list: tuple[str, ...] = QOS_UNDER_TEST,
+    repeats: int = 3,
     progress: bool = True,
 ) -> dict[str, Any]:
-    runs = []
-    for kind in kinds:
-        for qos in qos_list:
+    """Every payload and QoS ``repeats`` times, interleaved, so a noisy minute on a shared machine
+    lands on all of them rather than on one."""
+    pairs = [(kind, qos) for kind in kinds for qos in qos_list]
+    raw: dict[tuple[str, str], list[dict]] = {pair: [] for pair in pairs}
+    for repeat in range(repeats):
+        for kind, qos in pairs:
             if progress:
-                print(f"transport: {kind} {qos} {count} msgs at {rate_hz} Hz ...", file=sys.stderr, flush=True)
-            runs.append(run_pair(kind, qos, rate_hz, count))
+                print(
+                    f"transport: {kind} {qos} {count} msgs at {rate_hz} Hz (run {repeat + 1}/{repeats}) ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            raw[(kind, qos)].append(measure_pair(kind, qos, rate_hz, count, seed=repeat))
+    runs = [summarise(kind, qos, rate_hz, raw[(kind, qos)]) for kind, qos in pairs]
     return {"benchmark": "transport", "runs": runs, "conversion": conversion_costs()}
 
 
 def summary_table(result: dict[str, Any]) -> str:
     lines = [
-        "| payload | QoS | sent | loss | bit-exact | p50 ms | p99 ms | CPU src/sink % |",
-        "|---|---|---|---|---|---|---|---|",
+        "| payload | QoS | sent | loss | bit-exact | p50 ms | p99 ms | p50 of each run | CPU src/sink % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for item in result["runs"]:
         latency = item["latency"]
         lines.append(
             f"| {item['kind']} | {item['qos']} | {item['sent']} | {item['loss']:.1%} | {item['bit_exact']} | "
             f"{latency['p50_ms']:.2f} | {latency['p99_ms']:.2f} | "
+            f"{' / '.join(f'{value:.2f}' for value in item['run_p50_ms'])} | "
             f"{item['cpu_percent']['source']:.0f}/{item['cpu_percent']['sink']:.0f} |"
         )
     lines.append("")

@@ -18,7 +18,9 @@ def transport(args: argparse.Namespace) -> int:
     unknown = [kind for kind in kinds if kind not in bench.PAYLOAD_KINDS]
     if unknown:
         raise CliError(f"unknown payload kind(s): {', '.join(unknown)}")
-    result = bench.run(rate_hz=args.rate, count=args.count, kinds=kinds)
+    if args.repeats < 1:
+        raise CliError("--repeats must be at least 1")
+    result = bench.run(rate_hz=args.rate, count=args.count, kinds=kinds, repeats=args.repeats)
     write_json(result, args.out)
     print(bench.summary_table(result), file=sys.stderr)
     return 0
@@ -121,6 +123,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="messages per second (default 30)")
     parser.add_argument("--count", type=int, default=300, help="messages per run (default 300)")
     parser.add_argument("--kinds", default="", help="comma list of image,cloud (default both)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each payload and QoS, interleaved (default 3)")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
     parser.set_defaults(handler=transport)
 
