@@ -11,9 +11,9 @@ from kvision_driving.commands import CliError, write_json
 
 def transport(args: argparse.Namespace) -> int:
     from kvision_driving.bench import transport as bench
-    from kvision_driving.ros.dds import apply_default_dds_profile
+    from kvision_driving.ros.process import prepare_ros_process
 
-    apply_default_dds_profile()
+    prepare_ros_process()
     kinds = tuple(args.kinds.split(",")) if args.kinds else bench.PAYLOAD_KINDS
     unknown = [kind for kind in kinds if kind not in bench.PAYLOAD_KINDS]
     if unknown:
@@ -37,9 +37,9 @@ def sim(args: argparse.Namespace) -> int:
 
 def segmentation(args: argparse.Namespace) -> int:
     from kvision_driving.bench import segmentation as bench
-    from kvision_driving.ros.dds import apply_default_dds_profile
+    from kvision_driving.ros.process import prepare_ros_process
 
-    apply_default_dds_profile()
+    prepare_ros_process()
     variants = tuple(args.variants.split(","))
     unknown = [name for name in variants if name not in bench.VARIANTS]
     if unknown:
@@ -79,9 +79,9 @@ def planning(args: argparse.Namespace) -> int:
 
 def _prepare_graph_benchmark(args: argparse.Namespace) -> None:
     """What the benchmarks of the whole stack share: the loopback DDS profile, and a bag that exists."""
-    from kvision_driving.ros.dds import apply_default_dds_profile
+    from kvision_driving.ros.process import prepare_ros_process
 
-    apply_default_dds_profile()
+    prepare_ros_process()
     if args.bag is not None and not args.bag.exists():
         raise CliError(f"no bag at {args.bag}")
 

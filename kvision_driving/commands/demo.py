@@ -12,10 +12,10 @@ from kvision_driving.commands import CliError
 def demo(args: argparse.Namespace) -> int:
     from kvision_driving.data.bag_source import BagError
     from kvision_driving.eval.report import metrics_table
-    from kvision_driving.ros.dds import apply_default_dds_profile
     from kvision_driving.ros.demo import run_demo
+    from kvision_driving.ros.process import prepare_ros_process
 
-    apply_default_dds_profile()
+    prepare_ros_process()
     if args.bag is not None and not args.bag.exists():
         raise CliError(f"bag {args.bag} not found")
     try:

@@ -22,6 +22,7 @@ MODULES = (
 
 
 def doctor(args: argparse.Namespace) -> int:
+    from kvision_driving.core.allocator import keep_large_buffers
     from kvision_driving.ros.dds import apply_default_dds_profile, default_profile_path
 
     def module(name: str) -> Callable[[], str]:
@@ -34,6 +35,9 @@ def doctor(args: argparse.Namespace) -> int:
     checks: list[tuple[str, Callable[[], str]]] = [(name, module(name)) for name in MODULES]
     checks.append(("dds profile", lambda: apply_default_dds_profile({}) or "user configured"))
     checks.append(("dds profile file", lambda: str(default_profile_path())))
+    checks.append(
+        ("allocator keeps large buffers", lambda: "yes" if keep_large_buffers() else "no (user setting or not glibc)")
+    )
     failed = 0
     for name, check in checks:
         try:

@@ -11,10 +11,10 @@ from kvision_driving.commands import CliError
 
 
 def replay(args: argparse.Namespace) -> int:
-    from kvision_driving.ros.dds import apply_default_dds_profile
+    from kvision_driving.ros.process import prepare_ros_process
     from kvision_driving.ros.replay import ReplayError, run_replay
 
-    apply_default_dds_profile()
+    prepare_ros_process()
     if args.rate <= 0:
         raise CliError("--rate must be positive")
     topics = {topic for topic in args.topics.split(",") if topic} or None
@@ -31,10 +31,10 @@ def replay(args: argparse.Namespace) -> int:
 
 
 def record(args: argparse.Namespace) -> int:
-    from kvision_driving.ros.dds import apply_default_dds_profile
+    from kvision_driving.ros.process import prepare_ros_process
     from kvision_driving.ros.recorder import RecordError, run_record
 
-    apply_default_dds_profile()
+    prepare_ros_process()
     if args.out.exists():
         raise CliError(f"{args.out} exists: record writes a new bag folder")
     try:

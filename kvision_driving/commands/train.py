@@ -28,7 +28,10 @@ def train_segmentation(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         max_train_images=args.max_train_images,
+        init_weights=args.init,
     )
+    if args.init is not None and not args.init.is_file():
+        raise CliError(f"--init: no such weights file: {args.init}")
     try:
         summary = train(config)
     except DatasetError as error:
@@ -165,6 +168,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--max-train-images", type=int, default=0, help="subsample the train split (0: all)")
+    parser.add_argument("--init", type=Path, help="fine-tune from these .safetensors weights (e.g. models/)")
     parser.set_defaults(handler=train_segmentation)
 
     parser = tasks.add_parser("actions", help="action recognition on clips from kvision dataset actions")

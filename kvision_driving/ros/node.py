@@ -26,10 +26,10 @@ from rclpy.time import Time
 
 from kvision_driving.core.stamps import RateWindows, StampGate, StampOrder
 from kvision_driving.ros.convert import ConversionError, stamp_to_ns
-from kvision_driving.ros.dds import apply_default_dds_profile
 from kvision_driving.ros.diagnostics import ERROR, NodeHealth, health_to_status, make_array
 from kvision_driving.ros.inputs import LatestSlot
 from kvision_driving.ros.params import ParameterError, ParamSpec, declare_parameters
+from kvision_driving.ros.process import prepare_ros_process
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
 
 M = TypeVar("M")
@@ -184,7 +184,7 @@ def stamp_of(message: object) -> Time:
 
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
     """Entry point body for every node: DDS defaults, init, build (exit 2 on bad parameters), spin."""
-    apply_default_dds_profile()
+    prepare_ros_process()
     rclpy.init(args=args)
     node: Node | None = None
     try:

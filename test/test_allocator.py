@@ -1,0 +1,57 @@
+"""core/allocator.py: large buffers are reused instead of faulted in again for every message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from kvision_driving.core.allocator import keep_large_buffers, user_tuned_malloc
+
+# A message's life in a process: several image-sized buffers alive at once, then freed together.
+MESSAGES = """
+import resource, sys
+import numpy as np
+from kvision_driving.core.allocator import keep_large_buffers
+if sys.argv[1] == "tuned":
+    assert keep_large_buffers()
+def message():
+    buffers = [np.ones(2_700_000, np.uint8) for _ in range(4)]
+    del buffers
+for _ in range(3):
+    message()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(50):
+    message()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def page_faults(mode: str) -> int:
+    env = {"PATH": "/usr/bin:/bin"}  # no malloc settings from the caller's environment
+    result = subprocess.run([sys.executable, "-c", MESSAGES, mode], capture_output=True, text=True, env=env, check=True)
+    return int(result.stdout)
+
+
+def test_large_buffers_are_reused_instead_of_faulted_in_again() -> None:
+    pages_per_message = 4 * 2_700_000 // 4096
+    assert page_faults("plain") > 10 * pages_per_message  # glibc's default: fresh pages for most messages
+    assert page_faults("tuned") < pages_per_message // 10
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"MALLOC_MMAP_THRESHOLD_": "131072"},
+        {"MALLOC_TRIM_THRESHOLD_": "0"},
+        {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"},
+    ],
+)
+def test_a_users_malloc_settings_are_kept(setting: dict[str, str]) -> None:
+    assert user_tuned_malloc(setting)
+    assert keep_large_buffers(setting) is False
+
+
+def test_unrelated_tunables_do_not_count_as_malloc_settings() -> None:
+    assert not user_tuned_malloc({"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F"})
