@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from numpy.typing import NDArray
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from kvision_driving.core.labels import CLASS_NAMES, IGNORE
@@ -50,6 +50,7 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     max_train_images: int = 0  # 0: all
     rare_class_sampling: bool = True  # draw images with rare classes (cyclists, poles, signs) more often
+    init_weights: Path | None = None  # start from these safetensors (fine-tuning); new modules keep their init
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -175,6 +176,17 @@ def poly_lr(base: float, step: int, total: int, power: float = 0.9, warmup: int 
     return base * (1 - (step - warmup) / max(total - warmup, 1)) ** power
 
 
+def load_initial_weights(model: torch.nn.Module, weights: Path) -> None:
+    """Fine-tuning start: every tensor in ``weights`` must fit the model; modules the file lacks
+    (added since it was trained) keep their initialisation, and are named."""
+    missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+    if unexpected:
+        raise ValueError(f"{weights}: tensors the network does not have: {', '.join(unexpected[:5])}")
+    if missing:
+        modules = sorted({name.split(".")[0] for name in missing})
+        tqdm.write(f"initialised from {weights}; new since then: {', '.join(modules)}")
+
+
 def train(config: TrainConfig) -> dict[str, object]:
     seed_everything(config.seed, config.threads)
     config.out.mkdir(parents=True, exist_ok=True)
@@ -182,6 +194,8 @@ def train(config: TrainConfig) -> dict[str, object]:
     train_images, train_labels = load_split(config.data, "train", size, config.max_train_images)
     val_images, val_labels = load_split(config.data, "val", size)
     model = FastSCNN()
+    if config.init_weights is not None:
+        load_initial_weights(model, config.init_weights)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     weights = class_weights(train_labels)
     history: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "miou": []}
