@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from kvision_driving.core.labels import IGNORE, TRAIN_ID
 from kvision_driving.nets.segmentation import NUM_CLASSES, FastSCNN
 from kvision_driving.nets.train_segmentation import (
+    InitialWeightsError,
     TrainConfig,
     augment,
     class_weights,
@@ -63,8 +64,12 @@ def test_fine_tuning_starts_from_older_weights_and_names_what_is_new(tmp_path: P
     torch.testing.assert_close(network.state_dict()["classifier.3.weight"], trained["classifier.3.weight"])
     foreign = tmp_path / "foreign.safetensors"
     save_file({**trained, "head.weight": torch.zeros(3)}, str(foreign))
-    with pytest.raises(ValueError, match=r"tensors the network does not have: head\.weight"):
+    with pytest.raises(InitialWeightsError, match=r"tensors the network does not have: head\.weight"):
         load_initial_weights(FastSCNN(), foreign)
+    misshapen = tmp_path / "misshapen.safetensors"
+    save_file({**trained, "classifier.3.weight": torch.zeros(7, 128, 1, 1)}, str(misshapen))
+    with pytest.raises(InitialWeightsError, match=r"does not fit the network.*classifier\.3\.weight"):
+        load_initial_weights(FastSCNN(), misshapen)
 
 
 def test_confusion_and_iou_by_hand() -> None:
@@ -131,8 +136,12 @@ def test_training_on_real_cityscapes_learns_and_resumes(cityscapes_splits: Path,
         assert (run / output).stat().st_size > 0
 
 
-def test_fine_tuning_from_a_missing_file_is_a_clear_error(cityscapes_splits: Path, tmp_path: Path) -> None:
-    result = kvision(
-        "train", "segmentation", "--data", str(cityscapes_splits), "--out", str(tmp_path / "r"), "--init", "nope.st"
-    )
+def test_fine_tuning_from_a_missing_or_foreign_file_is_a_clear_error(cityscapes_splits: Path, tmp_path: Path) -> None:
+    common = ["train", "segmentation", "--data", str(cityscapes_splits), "--out", str(tmp_path / "r")]
+    result = kvision(*common, "--init", "nope.st")
     assert result.returncode == 2 and "--init: no such weights file: nope.st" in result.stderr
+    text = tmp_path / "notes.safetensors"
+    text.write_text("not weights")
+    result = kvision(*common, "--height", "128", "--width", "256", "--init", str(text))
+    assert result.returncode == 2 and "not readable as safetensors" in result.stderr
+    assert "Traceback" not in result.stderr

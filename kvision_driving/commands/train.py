@@ -11,7 +11,7 @@ from kvision_driving.commands import CliError
 
 def train_segmentation(args: argparse.Namespace) -> int:
     from kvision_driving.data.cityscapes import DatasetError
-    from kvision_driving.nets.train_segmentation import TrainConfig, train
+    from kvision_driving.nets.train_segmentation import InitialWeightsError, TrainConfig, train
 
     if args.height % 128 or args.width % 128:
         raise CliError("--height and --width must be multiples of 128 (the network pools at 1/32 into 4x4 bins)")
@@ -34,7 +34,7 @@ def train_segmentation(args: argparse.Namespace) -> int:
         raise CliError(f"--init: no such weights file: {args.init}")
     try:
         summary = train(config)
-    except DatasetError as error:
+    except (DatasetError, InitialWeightsError) as error:
         raise CliError(str(error)) from error
     print(f"val mIoU {summary['metrics']['miou']:.4f}; outputs in {args.out}", file=sys.stderr)
     return 0

@@ -50,7 +50,7 @@ class TrainConfig:
     threads: int = 0  # 0: torch's default
     max_train_images: int = 0  # 0: all
     rare_class_sampling: bool = True  # draw images with rare classes (cyclists, poles, signs) more often
-    init_weights: Path | None = None  # start from these safetensors (fine-tuning); new modules keep their init
+    init_weights: Path | None = None  # fine-tune from these safetensors (a checkpoint in ``out`` still wins)
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -176,12 +176,24 @@ def poly_lr(base: float, step: int, total: int, power: float = 0.9, warmup: int 
     return base * (1 - (step - warmup) / max(total - warmup, 1)) ** power
 
 
+class InitialWeightsError(ValueError):
+    """Weights to fine-tune from that cannot be read or do not fit the network."""
+
+
 def load_initial_weights(model: torch.nn.Module, weights: Path) -> None:
     """Fine-tuning start: every tensor in ``weights`` must fit the model; modules the file lacks
     (added since it was trained) keep their initialisation, and are named."""
-    missing, unexpected = model.load_state_dict(load_file(str(weights)), strict=False)
+    try:
+        tensors = load_file(str(weights))
+    except Exception as error:  # safetensors raises its own types, and OSError
+        raise InitialWeightsError(f"{weights}: not readable as safetensors ({error})") from error
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as error:  # a tensor of the wrong shape
+        reason = str(error).splitlines()[-1].strip()
+        raise InitialWeightsError(f"{weights}: does not fit the network: {reason}") from error
     if unexpected:
-        raise ValueError(f"{weights}: tensors the network does not have: {', '.join(unexpected[:5])}")
+        raise InitialWeightsError(f"{weights}: tensors the network does not have: {', '.join(unexpected[:5])}")
     if missing:
         modules = sorted({name.split(".")[0] for name in missing})
         tqdm.write(f"initialised from {weights}; new since then: {', '.join(modules)}")
