@@ -26,7 +26,7 @@ from sensor_msgs.msg import Image, PointCloud2
 
 from kvision_driving.bench.processes import ProcessSampler
 from kvision_driving.data.bag_source import open_bag
-from kvision_driving.ros.diagnostics import status_values
+from kvision_driving.ros.diagnostics import buffer_sizes, status_values
 from kvision_driving.ros.graph import RosGraph
 from kvision_driving.ros.probe import GraphProbe
 from kvision_driving.ros.qos import qos_by_name
@@ -71,7 +71,7 @@ def bag_to_play(bag: Path | None, folder: Path, scenario: str, duration_s: float
 
 
 def _node_figures(values: dict[str, str]) -> dict[str, Any]:
-    figures: dict[str, Any] = {key: int(value) for key, value in values.items() if key.startswith("buffered_")}
+    figures: dict[str, Any] = dict(buffer_sizes(values))
     for key, kind in DIAGNOSTIC_KEYS.items():
         if key in values:
             try:

@@ -29,6 +29,7 @@ from kvision_driving.bench.pipeline import (
     start_stack,
 )
 from kvision_driving.bench.processes import ProcessSampler, ProcessSeries
+from kvision_driving.ros.diagnostics import BUFFERED_PREFIX, buffer_sizes
 from kvision_driving.ros.graph import RosGraph
 from kvision_driving.ros.probe import GraphProbe
 from kvision_driving.ros.qos import qos_by_name
@@ -38,8 +39,7 @@ COUNTERS = ("inputs", "processed", "dropped", "bad_inputs", "out_of_order")
 
 def node_counters(values: dict[str, str]) -> dict[str, int]:
     """A node's counters and the sizes of what it buffers (``buffered_*`` in its /diagnostics)."""
-    keys = [*COUNTERS, *(key for key in values if key.startswith("buffered_"))]
-    return {key: int(float(values.get(key, "0"))) for key in keys}
+    return {**{key: int(float(values.get(key, "0"))) for key in COUNTERS}, **buffer_sizes(values)}
 
 
 def buffer_peaks(counters: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
@@ -48,9 +48,10 @@ def buffer_peaks(counters: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     for sample in counters:
         for node in NODES:
             for key, size in sample.get(node, {}).items():
-                if key.startswith("buffered_"):
-                    name = key.removeprefix("buffered_")
-                    peaks.setdefault(node, {})[name] = max(size, peaks.get(node, {}).get(name, 0))
+                if key.startswith(BUFFERED_PREFIX):
+                    node_peaks = peaks.setdefault(node, {})
+                    name = key.removeprefix(BUFFERED_PREFIX)
+                    node_peaks[name] = max(size, node_peaks.get(name, 0))
     return peaks
 
 

@@ -154,6 +154,15 @@ def status_values(status: DiagnosticStatus) -> dict[str, str]:
     return {item.key: item.value for item in status.values}
 
 
+#: A node reports the size of each thing it buffers as ``buffered_<name>`` (KvisionNode.buffered).
+BUFFERED_PREFIX = "buffered_"
+
+
+def buffer_sizes(values: dict[str, str]) -> dict[str, int]:
+    """The ``buffered_*`` sizes among a node's status values, keys as reported."""
+    return {key: int(value) for key, value in values.items() if key.startswith(BUFFERED_PREFIX)}
+
+
 def make_array(statuses: list[DiagnosticStatus], header_stamp: object | None = None) -> DiagnosticArray:
     array = DiagnosticArray()
     if header_stamp is not None:

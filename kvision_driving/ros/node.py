@@ -26,7 +26,7 @@ from rclpy.time import Time
 
 from kvision_driving.core.stamps import RateWindows, StampGate, StampOrder
 from kvision_driving.ros.convert import ConversionError, stamp_to_ns
-from kvision_driving.ros.diagnostics import ERROR, NodeHealth, health_to_status, make_array
+from kvision_driving.ros.diagnostics import BUFFERED_PREFIX, ERROR, NodeHealth, health_to_status, make_array
 from kvision_driving.ros.inputs import LatestSlot
 from kvision_driving.ros.params import ParameterError, ParamSpec, declare_parameters
 from kvision_driving.ros.process import prepare_ros_process
@@ -111,7 +111,7 @@ class KvisionNode(Node):
 
     def publish_diagnostics(self) -> None:
         for name, size in self.buffered().items():
-            self.health.set_value(f"buffered_{name}", size)
+            self.health.set_value(f"{BUFFERED_PREFIX}{name}", size)
         status = health_to_status(self.get_name(), self.get_fully_qualified_name(), self.health, self.now_s())
         self._diagnostics_pub.publish(make_array([status], self.get_clock().now().to_msg()))
 
