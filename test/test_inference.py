@@ -23,7 +23,7 @@ from kvision_driving.inference.tensorrt import (
     read_cached_engine,
     write_cached_engine,
 )
-from kvision_driving.perception.segmentation import Segmenter, to_rgb
+from kvision_driving.perception.segmentation import Segmenter, labels_from_logits, to_rgb
 
 CITYSCAPES = SHARED_DATA / "cityscapes"
 
@@ -38,7 +38,7 @@ def test_card_describes_the_model(tiny_model: Path) -> None:
     card = verified_card(tiny_model)
     assert card.task == "segmentation" and card.input.shape == [3, 128, 256]
     assert card.classes[0] == "road" and len(card.classes) == 19
-    assert card.training["torch"]["architecture"] == "fast_scnn_head"
+    assert card.training["torch"]["architecture"] == "fast_scnn_coarse_logits"
     assert (tiny_model.parent / "segmentation.card.md").read_text().startswith("# Model card")
 
 
@@ -75,9 +75,9 @@ def test_onnxruntime_and_torch_backends_agree(tiny_model: Path) -> None:
     image = rng.normal(size=(2, 3, 128, 256)).astype(np.float32)
     ort_out = create_backend(tiny_model, "onnxruntime").backend.run({"image": image})
     torch_out = create_backend(tiny_model, "torch").backend.run({"image": image})
-    assert ort_out["labels"].shape == (2, 128, 256) and ort_out["labels"].dtype == np.int32
-    assert np.mean(ort_out["labels"] == torch_out["labels"]) > 0.999
-    np.testing.assert_allclose(ort_out["confidence"], torch_out["confidence"], atol=1e-4)
+    assert ort_out["logits"].shape == (2, 19, 32, 64) and ort_out["logits"].dtype == np.float32
+    assert np.mean(ort_out["logits"].argmax(axis=1) == torch_out["logits"].argmax(axis=1)) > 0.999
+    np.testing.assert_allclose(ort_out["logits"], torch_out["logits"], atol=1e-3)
 
 
 def test_auto_picks_onnxruntime_on_a_cpu_machine_and_says_why(tiny_model: Path) -> None:
@@ -155,6 +155,65 @@ def test_segmenter_returns_labels_at_the_input_size(tiny_model: Path, shape: tup
     assert result.labels.shape == shape[:2] and result.labels.dtype == np.uint8
     assert result.confidence.shape == shape[:2] and (result.confidence <= 1.0).all()
     assert result.labels.max() < 19
+
+
+def blocky_logits(classes: int, rows: int, cols: int, seed: int) -> np.ndarray:
+    """Scores with regions of one class and noise, like a network's: boundaries, ties of neighbours, interiors."""
+    rng = np.random.default_rng(seed)
+    regions = rng.normal(size=(classes, rows // 3 + 1, cols // 3 + 1)).astype(np.float32)
+    return np.repeat(np.repeat(regions, 3, axis=1), 3, axis=2)[:, :rows, :cols] + 0.1 * rng.normal(
+        size=(classes, rows, cols)
+    ).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("coarse", "full"),
+    [((19, 96, 160), (384, 640)), ((5, 7, 9), (30, 41)), ((4, 20, 30), (13, 17)), ((3, 6, 8), (6, 8))],
+)
+def test_labels_from_logits_equal_the_argmax_of_the_resized_scores(
+    coarse: tuple[int, int, int], full: tuple[int, int]
+) -> None:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    logits = blocky_logits(*coarse, seed=sum(coarse))
+    resized = F.interpolate(torch.from_numpy(logits)[None], size=full, mode="bilinear", align_corners=False)[0]
+    expected_confidence = (1.0 / torch.exp(resized - resized.max(dim=0).values).sum(dim=0)).numpy()
+    labels, confidence = labels_from_logits(logits, *full)
+    assert labels.dtype == np.uint8 and labels.shape == full and confidence.shape == full
+    np.testing.assert_array_equal(labels, resized.argmax(dim=0).numpy())
+    # Exact where classes meet (and everywhere without resizing); resized from the coarse one inside regions.
+    assert np.abs(confidence - expected_confidence).mean() < 0.005
+    if full[0] >= coarse[1] and full[1] >= coarse[2]:  # upsampled: a pixel whose nearest cell lost was blended
+        nearest = cv2.resize(logits.argmax(axis=0).astype(np.uint8), full[::-1], interpolation=cv2.INTER_NEAREST)
+        boundary = labels != nearest
+        np.testing.assert_allclose(confidence[boundary], expected_confidence[boundary], atol=1e-5)
+
+
+def test_labels_from_logits_break_ties_like_argmax() -> None:
+    labels, confidence = labels_from_logits(np.zeros((4, 2, 3), np.float32), 4, 6)
+    assert (labels == 0).all() and np.allclose(confidence, 0.25)
+
+
+def test_segmenter_labels_match_the_full_resolution_head(tiny_model: Path) -> None:
+    """The shipped graph stops at a quarter of the resolution; the node's labels are still those of the network
+    resized to full resolution, as the graph computed them before."""
+    import torch
+    from safetensors.torch import load_file
+
+    from kvision_driving.nets.segmentation import FastSCNN, SegmentationHead
+
+    network = FastSCNN()
+    network.load_state_dict(load_file(str(tiny_model.with_suffix(".safetensors"))))
+    (sample,) = find_samples(CITYSCAPES, "val")
+    rgb, _ = load_sample(sample)
+    choice = create_backend(tiny_model, "onnxruntime")
+    segmenter = Segmenter(choice.backend, choice.card)
+    result = segmenter(rgb)
+    with torch.inference_mode():
+        labels, confidence = SegmentationHead(network.eval())(torch.from_numpy(segmenter.preprocessor(rgb)))
+    assert np.mean(result.labels == labels[0].numpy()) > 0.999
+    assert np.abs(result.confidence - confidence[0].numpy()).mean() < 0.01
 
 
 def test_to_rgb_handles_every_camera_encoding() -> None:
