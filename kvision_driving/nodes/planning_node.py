@@ -1,10 +1,12 @@
 """planning_node: route, predicted objects, painted points and odometry in; a safe timed trajectory out.
 
-A plan is made per odometry message (at most ``max_rate_hz``, windows of stamp time) once the
-perception inputs have caught up with it (stamped within ``input_sync_s`` of it), or once it has waited
-``input_sync_s`` on the node clock, then with the newest perception there is. In a lockstep simulator,
-simulated time stands still while the stack works, so every plan sees the perception of its own
-instant; on a vehicle a lagging perception delays a plan by at most ``input_sync_s``, never starves it.
+On a vehicle (``max_rate_hz`` > 0) a plan is made as soon as new predicted objects arrive, with the
+newest odometry: perception paces planning, and its results wait for no timer. Without new objects
+(a perception that lags or stopped), plans go on from odometry, one per 1/max_rate_hz of its stamps
+once ``input_sync_s`` has passed since the last plan, with the newest perception there is. In a
+lockstep simulator (``max_rate_hz`` 0) every odometry message gets a plan once the perception inputs
+have caught up with it (stamped within ``input_sync_s`` of it) or after waiting ``input_sync_s``:
+simulated time stands still while the stack works, so every plan sees the perception of its own instant.
 A watchdog at ``watchdog_rate_hz`` on the node's clock (simulated time under
 use_sim_time) publishes a controlled stop whenever a required input is older than ``max_input_age_s``
 or a monitored node reports ERROR, and planning resumes by itself when they recover.
@@ -80,7 +82,14 @@ PARAMS = (
         0.0,
         2.0,
     ),
-    ParamSpec("max_rate_hz", 0.0, "Plans per second at most, by odometry stamp (0: one per odometry)", 0.0, 1000.0),
+    ParamSpec(
+        "max_rate_hz",
+        0.0,
+        "> 0: plan on each new predicted objects, else this many plans per second of odometry stamps; "
+        "0: one plan per odometry (lockstep simulation)",
+        0.0,
+        1000.0,
+    ),
     ParamSpec(
         "monitored_nodes",
         ["segmentation_node", "fusion_node", "action_node"],
@@ -115,6 +124,8 @@ class PlanningNode(KvisionNode):
         self.ego: EgoState | None = None
         self.ego_stamp_ns = -1
         self.planned_stamp_ns = -1
+        self.planned_users_stamp_ns = -1
+        self.planned_at_s = float("-inf")
         self.windows = RateWindows(float(params["max_rate_hz"]))
         self.ego_arrival_s = float("-inf")
         self.users: list[RoadUser] = []
@@ -185,7 +196,8 @@ class PlanningNode(KvisionNode):
             )
             if order is StampOrder.JUMP_BACK:  # forget earlier inputs
                 self.users, self.grid, self.users_stamp_ns, self.grid_stamp_ns = [], None, -1, -1
-                self.planned_stamp_ns = -1
+                self.planned_stamp_ns = self.planned_users_stamp_ns = -1
+                self.planned_at_s = float("-inf")
                 self.windows.reset()
                 self.poses.clear()
             self.ego_stamp_ns = state.stamp_ns
@@ -256,25 +268,19 @@ class PlanningNode(KvisionNode):
     # --- planning ----------------------------------------------------------------------------------
 
     def plan_if_ready(self) -> None:
-        """Plan once per odometry stamp (rate permitting), when perception has caught up with it or the wait
-        is over (and no fault is pending)."""
+        """Plan when it is due (see the module's docstring) and no fault is pending; at most once per odometry."""
         sync_s = float(self.params["input_sync_s"])
-        sync_ns = round(sync_s * 1e9)
         now_s = self.clock_s()
         with self.lock:
             if self.planner is None or self.ego is None or self.ego_stamp_ns <= self.planned_stamp_ns:
                 return
-            if not self.windows.open(self.ego_stamp_ns):
-                return
-            behind = self.users_stamp_ns < self.ego_stamp_ns - sync_ns
-            behind |= self.use_grid and self.grid_stamp_ns < self.ego_stamp_ns - sync_ns
-            if behind and now_s - self.ego_arrival_s < sync_s:
+            if not self._plan_due(now_s, sync_s):
                 return
             if self.watchdog.problems(now_s):
                 return  # the watchdog publishes the stop
             planner, ego, stamp_ns = self.planner, self.ego, self.ego_stamp_ns
             users, grid = self.users, self.grid
-            self.planned_stamp_ns = stamp_ns
+            self.planned_stamp_ns, self.planned_users_stamp_ns, self.planned_at_s = stamp_ns, self.users_stamp_ns, now_s
             self.windows.take(stamp_ns)
         started = time.perf_counter()
         plan = planner.plan(ego, users, grid)
@@ -289,6 +295,17 @@ class PlanningNode(KvisionNode):
         self.health.set_value("behaviour", plan.behaviour.value)
         self.health.set_value("objects", len(users))
         self.health.set_value("collision_free_candidates", f"{plan.collision_free}/{plan.candidates}")
+
+    def _plan_due(self, now_s: float, sync_s: float) -> bool:
+        """Whether the newest odometry should get a plan now (called with the lock held)."""
+        if self.windows.period_ns:  # on a vehicle: new objects are planned with at once, else odometry paces
+            if self.users_stamp_ns > self.planned_users_stamp_ns:
+                return True
+            return self.windows.open(self.ego_stamp_ns) and now_s - self.planned_at_s >= sync_s
+        sync_ns = round(sync_s * 1e9)  # lockstep: the perception of this very instant, or the wait is over
+        behind = self.users_stamp_ns < self.ego_stamp_ns - sync_ns
+        behind |= self.use_grid and self.grid_stamp_ns < self.ego_stamp_ns - sync_ns
+        return not behind or now_s - self.ego_arrival_s >= sync_s
 
     def check_watchdog(self) -> None:
         problems = self.watchdog.problems(self.clock_s())
