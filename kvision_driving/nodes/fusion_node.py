@@ -141,9 +141,15 @@ class FusionNode(KvisionNode):
             self.labels_arrived.notify_all()
 
     def _labels_settled(self, index: int, stamp_ns: int, max_offset: int) -> bool:
-        """A label image close enough to the sweep exists, or a later one arrived (the close one never will)."""
+        """A label image close enough to the sweep exists (with its confidence image, once this camera has sent
+        any: painting without it would take every pixel as certain), or a later one arrived (the close one
+        never will)."""
         stamps = [stamp_to_ns(m.header.stamp) for m in self.labels[index]]
-        return any(abs(s - stamp_ns) <= max_offset for s in stamps) or any(s > stamp_ns + max_offset for s in stamps)
+        if any(s > stamp_ns + max_offset for s in stamps):
+            return True
+        close = [s for s in stamps if abs(s - stamp_ns) <= max_offset]
+        confidences = self.confidences[index]
+        return bool(close) and (not confidences or min(close, key=lambda s: abs(s - stamp_ns)) in confidences)
 
     def wait_for_labels(self, stamp_ns: int) -> None:
         """Segmentation is usually slower than the lidar driver: give the sweep's label images up to
@@ -165,10 +171,12 @@ class FusionNode(KvisionNode):
             self.reject(f"camera {index} info", error)
 
     def _add_confidence(self, index: int, message: Image) -> None:
-        store = self.confidences[index]
-        store[stamp_to_ns(message.header.stamp)] = message
-        while len(store) > LABEL_BUFFER:
-            store.pop(next(iter(store)))
+        with self.labels_arrived:
+            store = self.confidences[index]
+            store[stamp_to_ns(message.header.stamp)] = message
+            while len(store) > LABEL_BUFFER:
+                store.pop(next(iter(store)))
+            self.labels_arrived.notify_all()
 
     def on_odometry(self, message: Odometry) -> None:
         try:
@@ -206,10 +214,10 @@ class FusionNode(KvisionNode):
         )
         for stage, milliseconds in result.timings_ms.items():
             self.health.add_timing(stage, milliseconds)
+        header = make_header(stamp_ns, result.tracking_frame)
+        self.tracked_pub.publish(tracked_objects(result.tracks, header))  # first: prediction and planning wait on it
         self.publish_painted(message, xyz, kept, result.labels, result.confidence)
         self.detected_pub.publish(detected_objects(result.detections, make_header(stamp_ns, base_frame)))
-        header = make_header(stamp_ns, result.tracking_frame)
-        self.tracked_pub.publish(tracked_objects(result.tracks, header))
         if self.params["publish_markers"]:
             self.markers_pub.publish(track_markers(result.tracks, header))
         painted_share = float(np.mean(result.labels != UNKNOWN))

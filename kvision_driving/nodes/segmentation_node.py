@@ -62,10 +62,10 @@ class SegmentationNode(KvisionNode):
             raise Skip  # labels for a frame already done, or older than one done: fusion would not use them
         result = self.segmenter(rgb)
         self.health.add_timing("model", result.model_ms)
-        self.labels_pub.publish(numpy_to_image(result.labels, "mono8", message.header))
-        if self.params["publish_confidence"]:
+        if self.params["publish_confidence"]:  # before the labels, which fusion waits for
             confidence = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
             self.confidence_pub.publish(numpy_to_image(confidence, "mono8", message.header))
+        self.labels_pub.publish(numpy_to_image(result.labels, "mono8", message.header))
         if self.params["publish_overlay"] and self.overlay_pub.get_subscription_count() > 0:
             self.overlay_pub.publish(numpy_to_image(self.segmenter.overlay(rgb, result.labels), "rgb8", message.header))
 
