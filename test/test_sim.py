@@ -205,6 +205,41 @@ def test_autopilot_avoids_the_braking_lead() -> None:
     assert results["collisions"] == 0 and results["min_gap_m"] > 1.0
 
 
+def test_route_completion_ends_at_the_goal_and_waiting_costs_time_not_progress() -> None:
+    scenario = replace(load_scenario("cyclist_and_signals"), duration=6.0)
+    cruise = Simulator(scenario, cameras=(), lidar=None, end_at_goal=True)
+    assert cruise.goal_m == pytest.approx(11.0 * 6.0) and cruise.time_limit_s == 12.0
+    while not cruise.done:
+        cruise.advance(*cruise.autopilot_command())
+    results = cruise.results()
+    assert results["progress"] == 1.0 and results["goal_reached_s"] == pytest.approx(cruise.time_s)
+    assert 6.0 <= results["goal_reached_s"] < 8.0  # started at 10 m/s, cruises at 11
+    # Stand still for 3 s, then drive: the fixed-duration run counts the wait against progress, the
+    # route-completion run reaches the goal later.
+    for end_at_goal in (False, True):
+        waiting = Simulator(replace(scenario, time_limit=20.0), cameras=(), lidar=None, end_at_goal=end_at_goal)
+        while not waiting.done:
+            waiting.advance(*((-10.0, 0.0) if waiting.time_s < 3.0 else waiting.autopilot_command()))
+        if end_at_goal:
+            assert waiting.results()["progress"] == 1.0 and waiting.results()["goal_reached_s"] > 8.0
+        else:
+            assert waiting.results()["progress"] < 0.8 and waiting.results()["goal_reached_s"] is None
+    # Never moving: the time limit ends the run.
+    parked = Simulator(replace(scenario, time_limit=2.0), cameras=(), lidar=None, end_at_goal=True)
+    while not parked.done:
+        parked.advance(-10.0, 0.0)
+    assert parked.time_s == pytest.approx(2.0) and parked.results()["progress"] < 0.2
+    assert not parked.results()["success"]
+
+
+def test_scenario_goal_and_time_limit_are_read_and_checked() -> None:
+    scenario = parse_scenario({"success": {"goal": 120, "time_limit": 30}}, "goal.yaml")
+    assert scenario.goal == 120.0 and scenario.time_limit == 30.0
+    assert parse_scenario({}, "default.yaml").goal is None
+    with pytest.raises(ScenarioError, match="'goal' = 0"):
+        parse_scenario({"success": {"goal": 0}}, "bad.yaml")
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [

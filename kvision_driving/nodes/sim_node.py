@@ -54,6 +54,11 @@ PARAMS = (
         "trajectory_max_age_s", 0.5, "Simulated seconds after which a trajectory is stale (ego brakes)", 0.05, 10.0
     ),
     ParamSpec("duration_s", 0.0, "Simulated seconds to run (0: the scenario's duration)", 0.0, 3600.0),
+    ParamSpec(
+        "end_at_goal",
+        False,
+        "Route completion: end when ego reaches the scenario's goal, or at its time limit (twice the duration)",
+    ),
     ParamSpec("start_delay_s", 1.0, "Wall seconds to wait before the first step (let subscribers connect)", 0.0, 60.0),
     ParamSpec("planner_timeout_s", 30.0, "Lockstep: wall seconds to wait for a planner before starting", 0.0, 600.0),
     ParamSpec("results_path", "", "Write the run's score (JSON) here when done"),
@@ -79,7 +84,9 @@ class SimNode(KvisionNode):
             from dataclasses import replace
 
             scenario = replace(scenario, duration=float(self.params["duration_s"]))
-        self.simulator = Simulator(scenario, cameras=CAMERA_RIGS[str(self.params["rig"])])
+        self.simulator = Simulator(
+            scenario, cameras=CAMERA_RIGS[str(self.params["rig"])], end_at_goal=bool(self.params["end_at_goal"])
+        )
         self.messages = SimMessages(self.simulator)
         self.health.backend = "open3d raycasting"
         self.health.set_value("scenario", scenario.name)

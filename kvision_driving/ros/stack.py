@@ -99,6 +99,7 @@ def run_closed_loop(
                 f"scenario:={scenario}",
                 f"seed:={seed}",
                 f"duration_s:={float(duration_s)}",
+                "end_at_goal:=true",
                 f"results_path:={results_path}",
                 "clock_mode:=lockstep",
                 "drive:=planner",

@@ -81,6 +81,10 @@ class Scenario:
     traffic_density: float = 0.0
     passable: bool = True
     min_progress: float = 0.9
+    # Closed-loop route completion: the run ends when ego has made good ``goal`` metres along its route
+    # (None: what cruising for ``duration`` would cover) or at ``time_limit`` seconds (None: twice ``duration``).
+    goal: float | None = None
+    time_limit: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_seed(self, seed: int) -> Scenario:
@@ -227,6 +231,10 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         traffic_density=_number(traffic, "density", f"{source}: traffic", 0.0, minimum=0.0),
         passable=bool(success.get("passable", True)),
         min_progress=_number(success, "min_progress", f"{source}: success", 0.9, minimum=0.0),
+        goal=_number(success, "goal", f"{source}: success", minimum=1.0) if "goal" in success else None,
+        time_limit=_number(success, "time_limit", f"{source}: success", minimum=0.5)
+        if "time_limit" in success
+        else None,
     )
 
 

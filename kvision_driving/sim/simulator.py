@@ -6,7 +6,7 @@ at the current step; ``advance()`` moves ego with an acceleration and a steering
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,8 +71,14 @@ class Simulator:
         scenario: Scenario,
         cameras: tuple[CameraSpec, ...] = (CameraSpec(),),
         lidar: LidarSpec | None = DEFAULT_LIDAR,
+        end_at_goal: bool = False,
     ) -> None:
+        """``end_at_goal``: closed-loop route completion. The run ends when ego reaches the scenario's goal or at
+        its time limit, instead of after its duration, so waiting for a pedestrian costs time, not progress."""
         self.scenario = scenario
+        self.end_at_goal = end_at_goal
+        self.time_limit_s = (scenario.time_limit or 2.0 * scenario.duration) if end_at_goal else scenario.duration
+        self.goal_reached_s: float | None = None
         self.camera_specs = cameras
         self.lidar_spec = lidar
         self.network: RoadNetwork = build_network(scenario.layout, scenario.lanes, scenario.road_length)
@@ -80,8 +86,8 @@ class Simulator:
         if scenario.parked_side:
             parking[scenario.parked_side] = PARKING_WIDTH
         self.static_mesh = build_world(self.network, parking, np.random.default_rng([scenario.seed, 1]))
-        self.actors: list[ActorTimeline] = build_timelines(
-            scenario, self.network, np.random.default_rng([scenario.seed, 2])
+        self.actors: list[ActorTimeline] = build_timelines(  # (the draws do not depend on the duration)
+            replace(scenario, duration=self.time_limit_s), self.network, np.random.default_rng([scenario.seed, 2])
         )
         main = self.network.road("main")
         if scenario.ego.route == "straight":
@@ -95,6 +101,8 @@ class Simulator:
         rear = xy - REAR_AXLE_TO_CENTRE * np.array([np.cos(heading), np.sin(heading)])
         self.ego = EgoState(x=float(rear[0]), y=float(rear[1]), yaw=float(heading), v=scenario.ego.speed)
         self.route_start_s = float(self.route.project(self.ego.box_centre()[None])[0][0])
+        cruising = scenario.goal or scenario.ego.cruise_speed * scenario.duration
+        self.goal_m = min(cruising, self.route.length - self.route_start_s)  # along the route from the start
         self.step_index = 0
         self.score = RunScore()
         self._camera_renderers = [CameraRenderer(spec) for spec in cameras]
@@ -114,11 +122,11 @@ class Simulator:
 
     @property
     def steps(self) -> int:
-        return round(self.scenario.duration / DT)
+        return round(self.time_limit_s / DT)
 
     @property
     def done(self) -> bool:
-        return self.step_index >= self.steps
+        return self.step_index >= self.steps or self.goal_reached_s is not None
 
     # --- frames and transforms ----------------------------------------------------------------------
 
@@ -202,6 +210,8 @@ class Simulator:
         self.ego = step_bicycle(self.ego, accel, steer, DT)
         self.step_index += 1
         self._update_score(before)
+        if self.end_at_goal and self.goal_reached_s is None and self.progress() >= 1.0:
+            self.goal_reached_s = round(self.time_s, 2)
 
     def _update_score(self, before: EgoState) -> None:
         score = self.score
@@ -229,10 +239,10 @@ class Simulator:
                 score.min_gap = min(score.min_gap, box_distance(ego_box, other))
 
     def progress(self) -> float:
-        """Route progress: distance made good along the route over what cruising for the whole run would give."""
+        """Route progress: distance made good along the route over the goal's distance (by default what cruising
+        for the scenario's duration covers); with ``end_at_goal``, the share of the route completed."""
         s_now = float(self.route.project(self.ego.box_centre()[None])[0][0])
-        expected = min(self.scenario.ego.cruise_speed * self.scenario.duration, self.route.length - self.route_start_s)
-        return float(np.clip((s_now - self.route_start_s) / max(expected, 1e-6), 0.0, 1.0))
+        return float(np.clip((s_now - self.route_start_s) / max(self.goal_m, 1e-6), 0.0, 1.0))
 
     def results(self) -> dict[str, object]:
         score = self.score
@@ -244,6 +254,9 @@ class Simulator:
             "collided_with": score.collisions,
             "min_gap_m": None if not np.isfinite(score.min_gap) else round(score.min_gap, 3),
             "progress": round(self.progress(), 4),
+            "goal_m": round(self.goal_m, 1),
+            "goal_reached_s": self.goal_reached_s,
+            "time_limit_s": self.time_limit_s,
             "travelled_m": round(score.travelled, 2),
             "max_decel_mps2": round(score.max_decel, 3),
             "max_jerk_mps3": round(score.max_jerk, 3),
