@@ -62,6 +62,7 @@ class SegmentationNode(KvisionNode):
             raise Skip  # labels for a frame already done, or older than one done: fusion would not use them
         result = self.segmenter(rgb)
         self.health.add_timing("model", result.model_ms)
+        self.health.add_timing("postprocess", result.postprocess_ms)
         if self.params["publish_confidence"]:  # before the labels, which fusion waits for
             confidence = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
             self.confidence_pub.publish(numpy_to_image(confidence, "mono8", message.header))
