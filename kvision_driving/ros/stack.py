@@ -120,16 +120,17 @@ def run_closed_loop(
 def results_table(runs: list[ClosedLoopRun]) -> str:
     """A Markdown table of closed-loop results, one row per scenario."""
     lines = [
-        "| scenario | perception | collisions | min gap (m) | progress | passable | max decel (m/s2) | max jerk (m/s3) "
-        "| success | wall (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | perception | collisions | min gap (m) | route completion | goal (m) | at goal (s) / limit "
+        "| passable | max decel (m/s2) | max jerk (m/s3) | success | wall (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         r = run.results
         gap = "-" if r.get("min_gap_m") is None else f"{r['min_gap_m']:.2f}"
+        reached = "-" if r.get("goal_reached_s") is None else f"{r['goal_reached_s']:.1f}"
         lines.append(
-            f"| {run.scenario} | {run.mode} | {r['collisions']} | {gap} | {r['progress']:.2f} | "
-            f"{'yes' if r['passable'] else 'no'} | {r['max_decel_mps2']:.2f} | {r['max_jerk_mps3']:.1f} | "
-            f"{'yes' if r['success'] else 'NO'} | {run.wall_s:.0f} |"
+            f"| {run.scenario} | {run.mode} | {r['collisions']} | {gap} | {r['progress']:.2f} | {r['goal_m']:.0f} | "
+            f"{reached} / {r['time_limit_s']:.0f} | {'yes' if r['passable'] else 'no'} | {r['max_decel_mps2']:.2f} | "
+            f"{r['max_jerk_mps3']:.1f} | {'yes' if r['success'] else 'NO'} | {run.wall_s:.0f} |"
         )
     return "\n".join(lines) + "\n"
