@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -132,3 +135,32 @@ def test_stamp_gate_tells_duplicates_late_messages_and_jumps_back() -> None:
         StampOrder.LATE,
     ]
     assert [order.skip for order in seen].count(True) == 4
+
+
+def test_frozen_startup_objects_are_left_alone_and_later_ones_collected() -> None:
+    """In a fresh interpreter: a reference cycle alive at freeze time is never walked again, so it survives
+    full collections even once dropped (the price: start-up objects are kept); one made afterwards is
+    collected as before."""
+    script = """
+import gc, weakref
+from kvision_driving.core.collector import freeze_startup_objects
+
+class Node:
+    pass
+
+def cycle():
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return a
+
+startup = cycle()
+before = weakref.ref(startup)
+frozen = freeze_startup_objects()
+del startup
+after = weakref.ref(cycle())
+gc.collect()
+print(frozen, before() is not None, after() is None)
+"""
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert int(output[0]) > 1000  # the interpreter's and our modules' objects
+    assert output[1:] == ["True", "True"]

@@ -24,6 +24,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.time import Time
 
+from kvision_driving.core.collector import freeze_startup_objects
 from kvision_driving.core.stamps import RateWindows, StampGate, StampOrder
 from kvision_driving.ros.convert import ConversionError, stamp_to_ns
 from kvision_driving.ros.diagnostics import BUFFERED_PREFIX, ERROR, NodeHealth, health_to_status, make_array
@@ -189,6 +190,7 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> 
     node: Node | None = None
     try:
         node = factory()
+        freeze_startup_objects()  # imports, model and node live as long as the process: no collector passes
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         # Tools (benchmarks, players) set ``finished`` to exit; long-running nodes never do.
