@@ -25,6 +25,7 @@ from nav_msgs.msg import Path as PathMsg
 from sensor_msgs.msg import Image, PointCloud2
 
 from kvision_driving.bench.processes import ProcessSampler
+from kvision_driving.core.collector import freeze_startup_objects
 from kvision_driving.data.bag_source import open_bag
 from kvision_driving.ros.diagnostics import buffer_sizes, status_values
 from kvision_driving.ros.graph import RosGraph
@@ -136,6 +137,7 @@ def latest_diagnostics(arrays: list) -> dict[str, dict[str, str]]:
 
 def run_backend(bag: Path, backend: str, logs: Path, timeout_s: float = 900.0) -> dict[str, Any]:
     """One replay of ``bag`` through the full stack with ``backend`` for the network nodes."""
+    freeze_startup_objects()  # the probe's arrival times must not wait for a collector pass either
     with RosGraph(logs) as graph, GraphProbe(graph.domain_id, "pipeline_bench") as probe:
         sensor_qos = qos_by_name("sensor_data")
         camera = probe.arrivals(Image, CAMERA, sensor_qos)
