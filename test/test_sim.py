@@ -195,6 +195,7 @@ def test_driving_into_a_stopped_car_is_a_collision() -> None:
         simulator.advance(0.0, 0.0)  # no driver: straight on at 10 m/s
     results = simulator.results()
     assert results["collisions"] == 1 and results["min_gap_m"] == 0.0 and not results["success"]
+    assert 0.0 < results["collided_at_s"][0] < simulator.time_s
 
 
 def test_autopilot_avoids_the_braking_lead() -> None:

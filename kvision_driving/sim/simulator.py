@@ -58,6 +58,7 @@ class SimFrame:
 @dataclass
 class RunScore:
     collisions: list[int] = field(default_factory=list)  # actor ids, first contact each
+    collision_times: list[float] = field(default_factory=list)  # simulated seconds of those contacts
     min_gap: float = np.inf
     travelled: float = 0.0
     max_decel: float = 0.0
@@ -234,6 +235,7 @@ class Simulator:
             if boxes_overlap(ego_box, other):
                 if actor.actor_id not in score.collisions:
                     score.collisions.append(actor.actor_id)
+                    score.collision_times.append(round(self.time_s, 2))
                 score.min_gap = 0.0
             else:
                 score.min_gap = min(score.min_gap, box_distance(ego_box, other))
@@ -252,6 +254,7 @@ class Simulator:
             "duration_s": self.time_s,
             "collisions": len(score.collisions),
             "collided_with": score.collisions,
+            "collided_at_s": score.collision_times,
             "min_gap_m": None if not np.isfinite(score.min_gap) else round(score.min_gap, 3),
             "progress": round(self.progress(), 4),
             "goal_m": round(self.goal_m, 1),
