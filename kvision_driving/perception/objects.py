@@ -13,8 +13,10 @@ import cv2
 import numpy as np
 import open3d as o3d
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from kvision_driving.core.labels import TRAIN_ID
+from kvision_driving.perception.painting import UNKNOWN
 
 # Road users we detect: train id -> (kind, minimum points after voxelisation, prior length, width, height)
 OBJECT_CLASSES: dict[int, tuple[str, int, tuple[float, float, float]]] = {
@@ -67,17 +69,20 @@ def height_above(points: NDArray[np.floating], plane: NDArray[np.float64]) -> ND
 def fit_box(xyz: NDArray[np.floating], kind: str, prior: tuple[float, float, float]) -> tuple[NDArray, float, tuple]:
     """Minimum-area rectangle on the ground plane, height from the points.
 
-    A lidar sees only the near faces of a vehicle. When the visible extent is about a vehicle's width,
-    it is the back or the front: the heading is across it. The box is then completed to the prior
-    size, growing away from the sensor.
+    A lidar sees only the near faces of a vehicle. When the visible extent is no more than a vehicle's
+    width, the shape cannot tell which way the vehicle points (the back alone, or the back and the
+    near edge of the roof, are about square); seen so little, a vehicle is seen end on, so it points
+    along the line of sight. The box is then completed to the prior size, growing away from the sensor.
     """
     rect_centre, (side_a, side_b), angle = cv2.minAreaRect(xyz[:, :2].astype(np.float32))
     axis_a = np.deg2rad(angle)  # direction of side_a
     long_side, short_side = max(side_a, side_b), min(side_a, side_b)
     heading = axis_a if side_a >= side_b else axis_a + np.pi / 2
     if kind in VEHICLE_KINDS and long_side < 0.7 * prior[0] and long_side <= prior[1] + 0.6:
-        heading += np.pi / 2  # one face seen, as wide as the vehicle: it is the back or the front
-        long_side, short_side = short_side, long_side
+        sight = np.arctan2(rect_centre[1], rect_centre[0])
+        along_a = abs(np.cos(sight - axis_a)) >= abs(np.sin(sight - axis_a))
+        heading = axis_a if along_a else axis_a + np.pi / 2
+        long_side, short_side = (side_a, side_b) if along_a else (side_b, side_a)
     forward = np.array([np.cos(heading), np.sin(heading)])
     if forward[0] < 0:  # a box has no front: report the heading that points away from ego's back
         heading += np.pi
@@ -121,40 +126,67 @@ def detect_objects(
     (DBSCAN, open3d), each group with its own radius; a cluster takes the class most of its points
     were painted with. Camera/lidar parallax paints a few points of an object with the class of
     whatever hides it from the camera; the vote within a group absorbs that.
+
+    Points no camera sees (``UNKNOWN``) join the clusters they touch: a car that ego is passing is half
+    out of the front camera's view, and fitting its box to the painted half alone slid the box forward
+    (a metre) and turned it across the lane (closed loop, ``lead_vehicle_braking``). They shape the box
+    but never vote for the class, and a cluster needs painted points to be anything.
     """
     xyz = np.asarray(points, dtype=np.float64)
-    candidate = np.isin(labels, list(OBJECT_CLASSES)) & (confidence >= min_confidence)
-    candidate &= np.hypot(xyz[:, 0], xyz[:, 1]) < max_range
-    index = np.flatnonzero(candidate)
-    if len(index) == 0:
+    in_range = np.hypot(xyz[:, 0], xyz[:, 1]) < max_range
+    painted = np.isin(labels, list(OBJECT_CLASSES)) & (confidence >= min_confidence) & in_range
+    unseen = (labels == UNKNOWN) & in_range
+    index = np.flatnonzero(painted | unseen)
+    if not painted.any():
         return []
     ground = fit_ground(xyz)
     index = index[height_above(xyz[index], ground) > ground_threshold]
     index = index[voxel_representatives(xyz[index], voxel)]
-    if len(index) == 0:
-        return []
+    unseen_index = index[labels[index] == UNKNOWN]
     detections: list[Detection] = []
     for group, radius in CLUSTER_GROUPS:
         in_group = index[np.isin(labels[index], group)]
         if len(in_group) == 0:
             continue
-        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[in_group]))
+        members = np.concatenate([in_group, _touching(xyz, in_group, unseen_index, radius)])
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[members]))
         cluster_ids = np.asarray(cloud.cluster_dbscan(eps=radius, min_points=3))
         for cluster in range(int(cluster_ids.max()) + 1 if len(cluster_ids) else 0):
-            detection = _cluster_detection(xyz, labels, confidence, in_group[cluster_ids == cluster])
+            detection = _cluster_detection(xyz, labels, confidence, members[cluster_ids == cluster])
             if detection is not None:
                 detections.append(detection)
     return detections
 
 
+def _touching(xyz: NDArray, seeds: NDArray[np.intp], candidates: NDArray[np.intp], radius: float) -> NDArray[np.intp]:
+    """The candidates connected to the seeds through chains of candidates at most ``radius`` apart (3-D)."""
+    if len(candidates) == 0:
+        return candidates
+    tree = cKDTree(xyz[candidates])
+    reached = np.zeros(len(candidates), dtype=bool)
+    frontier = xyz[seeds]
+    while len(frontier):
+        near = {j for hits in tree.query_ball_point(frontier, radius) for j in hits if not reached[j]}
+        if not near:
+            break
+        new = np.fromiter(near, dtype=np.intp)
+        reached[new] = True
+        frontier = xyz[candidates[new]]
+    return candidates[reached]
+
+
 def _cluster_detection(xyz: NDArray, labels: NDArray, confidence: NDArray, members: NDArray) -> Detection | None:
-    """One cluster as a detection: class by confidence-weighted vote, box by fit_box; None if too small."""
-    votes = np.bincount(labels[members], weights=confidence[members], minlength=256)
+    """One cluster as a detection: class by confidence-weighted vote of its painted points, box by fit_box over
+    all of them; None if too few are painted."""
+    painted = members[labels[members] != UNKNOWN]
+    if len(painted) == 0:
+        return None
+    votes = np.bincount(labels[painted], weights=confidence[painted], minlength=256)
     winner = int(votes.argmax())
     kind, min_points, prior = OBJECT_CLASSES[winner]
-    if len(members) < min_points:
+    if len(painted) < min_points:
         return None
     share = votes[winner] / max(votes.sum(), 1e-9)
-    score = float(share * confidence[members][labels[members] == winner].mean())
+    score = float(share * confidence[painted][labels[painted] == winner].mean())
     centre, yaw, size = fit_box(xyz[members], kind, prior)
     return Detection(kind, score, centre, yaw, size, len(members))

@@ -1,0 +1,68 @@
+"""perception/objects.py: boxes from partial views, and points no camera saw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kvision_driving.core.labels import TRAIN_ID
+from kvision_driving.perception.objects import detect_objects, fit_box
+from kvision_driving.perception.painting import UNKNOWN
+
+CAR = TRAIN_ID["car"]
+ROAD = TRAIN_ID["road"]
+PRIOR = (4.5, 1.85, 1.5)
+
+
+def car_surface(rear_x: float, centre_y: float, step: float = 0.1) -> np.ndarray:
+    """Lidar returns on a 4.5 x 1.85 m car seen from behind-right: its back, its right side, its roof."""
+    ys = np.arange(centre_y - 0.92, centre_y + 0.92, step)
+    xs = np.arange(rear_x, rear_x + 4.5, step)
+    zs = np.arange(0.4, 1.45, step)
+    back = np.array([(rear_x, y, z) for y in ys for z in zs])
+    side = np.array([(x, centre_y - 0.92, z) for x in xs for z in zs])
+    roof = np.array([(x, y, 1.5) for x in xs for y in ys])
+    return np.vstack([back, side, roof])
+
+
+def ground(size: float = 40.0, step: float = 0.5) -> np.ndarray:
+    grid = np.arange(-size / 2, size / 2, step)
+    return np.array([(x + size / 2, y, 0.0) for x in grid for y in grid])
+
+
+@pytest.mark.parametrize("roof_depth", [0.0, 2.0, 2.2])
+def test_a_car_seen_end_on_points_along_the_line_of_sight(roof_depth: float) -> None:
+    """The back alone, or the back and a line across the roof where the rays clear the back's top edge (about
+    2 m further on, as the simulator's lidar sees a car 10 m ahead), are no longer than a car is wide: the box
+    must not turn across the lane (it did with the roof line: the longer side then ran along the car)."""
+    ys = np.arange(-0.92, 0.93, 0.1)
+    back = np.array([(10.0, y, z) for y in ys for z in (0.5, 1.0)])
+    roof = np.array([(10.0 + roof_depth, y, 1.5) for y in ys])
+    centre, yaw, size = fit_box(np.vstack([back, roof]), "car", PRIOR)
+    assert abs(np.sin(yaw)) < 0.05  # along x, the line of sight, not across it
+    assert size[0] == pytest.approx(4.5, abs=0.05) and size[1] == pytest.approx(1.85, abs=0.1)
+    assert centre[0] == pytest.approx(10.0 + 2.25, abs=0.1) and abs(centre[1]) < 0.1  # grown away from ego
+
+
+def test_points_no_camera_saw_complete_a_car_half_out_of_view() -> None:
+    """Ego passing a parked car: the camera sees its front half only. The box covers the whole car; a wall
+    that no camera sees is no object at all."""
+    car = car_surface(rear_x=2.0, centre_y=3.5)
+    wall = np.array([(x, -6.0, z) for x in np.arange(0.0, 10.0, 0.1) for z in np.arange(0.4, 2.0, 0.2)])
+    road = ground()
+    points = np.vstack([car, wall, road])
+    labels = np.concatenate(
+        [np.where(car[:, 0] >= 4.25, CAR, UNKNOWN), np.full(len(wall), UNKNOWN), np.full(len(road), ROAD)]
+    ).astype(np.uint8)
+    confidence = np.where(labels == UNKNOWN, 0.0, 0.9).astype(np.float32)
+    detections = detect_objects(points, labels, confidence)
+    assert len(detections) == 1
+    (car_box,) = detections
+    assert car_box.kind == "car" and car_box.confidence == pytest.approx(0.9, abs=0.01)
+    assert car_box.centre[0] == pytest.approx(2.0 + 2.25, abs=0.15) and car_box.centre[1] == pytest.approx(
+        3.5, abs=0.15
+    )
+    assert car_box.size[0] == pytest.approx(4.5, abs=0.15) and abs(np.sin(car_box.yaw)) < 0.05
+    # Without the unseen half the box is fitted to the front half and grows forward, as before.
+    painted_only = detect_objects(points, np.where(labels == UNKNOWN, 0, labels).astype(np.uint8), confidence)
+    assert painted_only[0].centre[0] > 2.0 + 2.25 + 1.0
