@@ -151,3 +151,58 @@ def test_malformed_inputs_are_skipped_and_counted(ros_graph, probe) -> None:
         odometry.publish(nan_odometry)
         time.sleep(0.3)
     assert ros_graph.alive("planning"), ros_graph.log("planning")
+
+
+def test_on_a_vehicle_planning_follows_new_objects_not_odometry(ros_graph, probe) -> None:
+    """max_rate_hz > 0 (a vehicle): each new predicted-objects message is planned with at once, and odometry
+    alone makes no plan while the last one is fresher than input_sync_s (it used to plan at 10 Hz of
+    odometry, so new objects waited for the next window). The node's clock is simulated time that never
+    runs here (no /clock), so the watchdog stays quiet and every trajectory is a plan."""
+    trajectories = probe.subscribe(PathMsg, "/planning/trajectory", qos_by_name("reliable", depth=100))
+    ros_graph.start(
+        "planning",
+        node_command(
+            "planning_node",
+            "planning",
+            "points_topic:=''",
+            "labels_topic:=''",
+            "actions_topic:=''",
+            "monitored_nodes:=['']",
+            "max_rate_hz:=10.0",
+            "input_sync_s:=2.0",
+        ),
+    )
+    probe.wait_for_subscribers("/perception/objects/predicted", 1, 30)
+    probe.wait_for_subscribers("/localization/odometry", 1, 30)
+    probe.wait_for_publishers("/planning/trajectory", 1, 30)
+    route = probe.node.create_publisher(PathMsg, "/planning/route", qos_by_name("latched"))
+    objects = probe.node.create_publisher(PredictedObjects, "/perception/objects/predicted", qos_by_name("reliable"))
+    odometry = probe.node.create_publisher(Odometry, "/localization/odometry", qos_by_name("reliable"))
+    straight = PathMsg()
+    straight.header.frame_id = "map"
+    for x in range(0, 200, 2):
+        pose = PoseStamped()
+        pose.pose.position.x, pose.pose.orientation.w = float(x), 1.0
+        straight.poses.append(pose)
+    route.publish(straight)
+    probe.wait_for(lambda: probe.node.count_subscribers("/planning/route") >= 1, 10, "the route subscription")
+
+    def stamped(message: Odometry | PredictedObjects, step: int) -> Odometry | PredictedObjects:
+        message.header.frame_id = "map"
+        message.header.stamp.sec, message.header.stamp.nanosec = 100 + step // 20, (step % 20) * 50_000_000
+        return message
+
+    objects_at = {20, 50, 56, 62}  # then 1.5 s of odometry alone, then three 0.3 s apart
+    for step in range(80):  # odometry at 20 Hz for 4 s, ego rolling along the route at 10 m/s
+        message = stamped(Odometry(), step)
+        message.child_frame_id = "base_link"
+        message.pose.pose.position.x, message.pose.pose.orientation.w = 0.5 * step, 1.0
+        message.twist.twist.linear.x = 10.0
+        odometry.publish(message)
+        if step in objects_at:
+            objects.publish(stamped(PredictedObjects(), step))
+        time.sleep(0.05)
+    probe.wait_for(lambda: len(trajectories) >= len(objects_at), 10, "a plan per objects message")
+    time.sleep(1.0)  # anything more would arrive now
+    assert len(trajectories) == len(objects_at), [stamp_to_ns(t.header.stamp) for t in trajectories]
+    assert ros_graph.alive("planning"), ros_graph.log("planning")
