@@ -35,6 +35,9 @@ CLUSTER_GROUPS = (
     ([TRAIN_ID["car"], TRAIN_ID["truck"], TRAIN_ID["bus"]], 1.1),
     ([TRAIN_ID["person"], TRAIN_ID["rider"], TRAIN_ID["bicycle"], TRAIN_ID["motorcycle"]], 0.6),
 )
+# How far (m, on the ground plane) unseen points may lie from a group's painted points to complete a cluster:
+# the part of a bus beyond the camera's view, of a cyclist.
+UNSEEN_REACH = (6.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -135,20 +138,24 @@ def detect_objects(
     xyz = np.asarray(points, dtype=np.float64)
     in_range = np.hypot(xyz[:, 0], xyz[:, 1]) < max_range
     painted = np.isin(labels, list(OBJECT_CLASSES)) & (confidence >= min_confidence) & in_range
-    unseen = (labels == UNKNOWN) & in_range
-    index = np.flatnonzero(painted | unseen)
     if not painted.any():
         return []
     ground = fit_ground(xyz)
-    index = index[height_above(xyz[index], ground) > ground_threshold]
+    painted_index = np.flatnonzero(painted)
+    painted_index = painted_index[height_above(xyz[painted_index], ground) > ground_threshold]
+    unseen_index = np.flatnonzero((labels == UNKNOWN) & in_range)  # most of a sweep: keep those near objects
+    unseen_index = unseen_index[_near_on_ground(xyz[painted_index, :2], xyz[unseen_index, :2], max(UNSEEN_REACH))]
+    unseen_index = unseen_index[height_above(xyz[unseen_index], ground) > ground_threshold]
+    index = np.concatenate([painted_index, unseen_index])
     index = index[voxel_representatives(xyz[index], voxel)]
     unseen_index = index[labels[index] == UNKNOWN]
     detections: list[Detection] = []
-    for group, radius in CLUSTER_GROUPS:
+    for (group, radius), reach in zip(CLUSTER_GROUPS, UNSEEN_REACH, strict=True):
         in_group = index[np.isin(labels[index], group)]
         if len(in_group) == 0:
             continue
-        members = np.concatenate([in_group, _touching(xyz, in_group, unseen_index, radius)])
+        nearby = unseen_index[_near_on_ground(xyz[in_group, :2], xyz[unseen_index, :2], reach)]
+        members = np.concatenate([in_group, _touching(xyz, in_group, nearby, radius)])
         cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[members]))
         cluster_ids = np.asarray(cloud.cluster_dbscan(eps=radius, min_points=3))
         for cluster in range(int(cluster_ids.max()) + 1 if len(cluster_ids) else 0):
@@ -156,6 +163,25 @@ def detect_objects(
             if detection is not None:
                 detections.append(detection)
     return detections
+
+
+def _near_on_ground(seeds: NDArray, candidates: NDArray, reach: float, cell: float = 0.5) -> NDArray[np.bool_]:
+    """Which candidate points (N, 2) lie within about ``reach`` of a seed point (M, 2): a raster of the seeds'
+    cells, dilated (linear in the points; most unseen points, all around ego, are nowhere near a seed)."""
+    if len(candidates) == 0 or len(seeds) == 0:
+        return np.zeros(len(candidates), dtype=bool)
+    low = seeds.min(axis=0) - reach
+    shape = np.ceil((seeds.max(axis=0) + reach - low) / cell).astype(int) + 1
+    marked = np.zeros((shape[1], shape[0]), dtype=np.uint8)
+    seed_cells = ((seeds - low) / cell).astype(int)
+    marked[seed_cells[:, 1], seed_cells[:, 0]] = 1
+    size = 2 * int(np.ceil(reach / cell)) + 1
+    marked = cv2.dilate(marked, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    cells = np.floor((candidates - low) / cell).astype(int)
+    inside = (cells[:, 0] >= 0) & (cells[:, 0] < shape[0]) & (cells[:, 1] >= 0) & (cells[:, 1] < shape[1])
+    near = np.zeros(len(candidates), dtype=bool)
+    near[inside] = marked[cells[inside, 1], cells[inside, 0]] > 0
+    return near
 
 
 def _touching(xyz: NDArray, seeds: NDArray[np.intp], candidates: NDArray[np.intp], radius: float) -> NDArray[np.intp]:
