@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 import open3d as o3d
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from kvision_driving.core.labels import TRAIN_ID
 from kvision_driving.perception.painting import UNKNOWN
@@ -36,8 +35,9 @@ CLUSTER_GROUPS = (
     ([TRAIN_ID["person"], TRAIN_ID["rider"], TRAIN_ID["bicycle"], TRAIN_ID["motorcycle"]], 0.6),
 )
 # How far (m, on the ground plane) unseen points may lie from a group's painted points to complete a cluster:
-# the part of a bus beyond the camera's view, of a cyclist.
-UNSEEN_REACH = (6.0, 2.0)
+# the part of a car or most of a truck beyond the camera's view, of a cyclist.
+UNSEEN_REACH = (5.0, 2.0)
+MAX_VEHICLE_HEIGHT = 4.0  # m above the ground: unseen points higher up are no road user's
 
 
 @dataclass(frozen=True)
@@ -109,8 +109,11 @@ def fit_box(xyz: NDArray[np.floating], kind: str, prior: tuple[float, float, flo
 
 def voxel_representatives(xyz: NDArray[np.float64], voxel: float) -> NDArray[np.intp]:
     """Index of one point per occupied voxel (the first), to cluster far fewer points."""
-    keys = np.floor(xyz / voxel).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
+    cells = np.floor(xyz / voxel).astype(np.int64)
+    cells -= cells.min(axis=0) if len(cells) else 0
+    span = cells.max(axis=0) + 1 if len(cells) else np.ones(3, np.int64)
+    keys = (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]  # one integer per voxel: a 1-D unique
+    _, first = np.unique(keys, return_index=True)
     return np.sort(first)
 
 
@@ -145,7 +148,8 @@ def detect_objects(
     painted_index = painted_index[height_above(xyz[painted_index], ground) > ground_threshold]
     unseen_index = np.flatnonzero((labels == UNKNOWN) & in_range)  # most of a sweep: keep those near objects
     unseen_index = unseen_index[_near_on_ground(xyz[painted_index, :2], xyz[unseen_index, :2], max(UNSEEN_REACH))]
-    unseen_index = unseen_index[height_above(xyz[unseen_index], ground) > ground_threshold]
+    height = height_above(xyz[unseen_index], ground)
+    unseen_index = unseen_index[(height > ground_threshold) & (height < MAX_VEHICLE_HEIGHT)]  # not walls, trees
     index = np.concatenate([painted_index, unseen_index])
     index = index[voxel_representatives(xyz[index], voxel)]
     unseen_index = index[labels[index] == UNKNOWN]
@@ -154,8 +158,10 @@ def detect_objects(
         in_group = index[np.isin(labels[index], group)]
         if len(in_group) == 0:
             continue
+        # DBSCAN links the unseen points to the painted ones they touch; clusters of unseen points alone are
+        # dropped below (nothing voted for a class).
         nearby = unseen_index[_near_on_ground(xyz[in_group, :2], xyz[unseen_index, :2], reach)]
-        members = np.concatenate([in_group, _touching(xyz, in_group, nearby, radius)])
+        members = np.concatenate([in_group, nearby])
         cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[members]))
         cluster_ids = np.asarray(cloud.cluster_dbscan(eps=radius, min_points=3))
         for cluster in range(int(cluster_ids.max()) + 1 if len(cluster_ids) else 0):
@@ -182,23 +188,6 @@ def _near_on_ground(seeds: NDArray, candidates: NDArray, reach: float, cell: flo
     near = np.zeros(len(candidates), dtype=bool)
     near[inside] = marked[cells[inside, 1], cells[inside, 0]] > 0
     return near
-
-
-def _touching(xyz: NDArray, seeds: NDArray[np.intp], candidates: NDArray[np.intp], radius: float) -> NDArray[np.intp]:
-    """The candidates connected to the seeds through chains of candidates at most ``radius`` apart (3-D)."""
-    if len(candidates) == 0:
-        return candidates
-    tree = cKDTree(xyz[candidates])
-    reached = np.zeros(len(candidates), dtype=bool)
-    frontier = xyz[seeds]
-    while len(frontier):
-        near = {j for hits in tree.query_ball_point(frontier, radius) for j in hits if not reached[j]}
-        if not near:
-            break
-        new = np.fromiter(near, dtype=np.intp)
-        reached[new] = True
-        frontier = xyz[candidates[new]]
-    return candidates[reached]
 
 
 def _cluster_detection(xyz: NDArray, labels: NDArray, confidence: NDArray, members: NDArray) -> Detection | None:
