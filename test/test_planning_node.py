@@ -30,6 +30,15 @@ GROUND_TRUTH_PLANNING = (
 )
 
 
+def input_publishers(probe) -> tuple:
+    """Publishers of planning's route, predicted objects and odometry, with the QoS the node expects."""
+    return (
+        probe.node.create_publisher(PathMsg, "/planning/route", qos_by_name("latched")),
+        probe.node.create_publisher(PredictedObjects, "/perception/objects/predicted", qos_by_name("reliable")),
+        probe.node.create_publisher(Odometry, "/localization/odometry", qos_by_name("reliable")),
+    )
+
+
 def behaviour_texts(markers: list[MarkerArray]) -> list[tuple[float, str]]:
     return [(t, m.text) for t, array in markers for m in array.markers if m.ns == "behaviour"]
 
@@ -125,9 +134,7 @@ def test_malformed_inputs_are_skipped_and_counted(ros_graph, probe) -> None:
         "planning", node_command("planning_node", "planning", "points_topic:=''", "diagnostics_period_s:=0.2")
     )
     probe.wait_for_subscribers("/perception/objects/predicted", 1, 30)
-    route = probe.node.create_publisher(PathMsg, "/planning/route", qos_by_name("latched"))
-    objects = probe.node.create_publisher(PredictedObjects, "/perception/objects/predicted", qos_by_name("reliable"))
-    odometry = probe.node.create_publisher(Odometry, "/localization/odometry", qos_by_name("reliable"))
+    route, objects, odometry = input_publishers(probe)
     one_point = PathMsg()
     one_point.header.frame_id = "map"
     one_point.poses = [PoseStamped()]
@@ -175,9 +182,7 @@ def test_on_a_vehicle_planning_follows_new_objects_not_odometry(ros_graph, probe
     probe.wait_for_subscribers("/perception/objects/predicted", 1, 30)
     probe.wait_for_subscribers("/localization/odometry", 1, 30)
     probe.wait_for_publishers("/planning/trajectory", 1, 30)
-    route = probe.node.create_publisher(PathMsg, "/planning/route", qos_by_name("latched"))
-    objects = probe.node.create_publisher(PredictedObjects, "/perception/objects/predicted", qos_by_name("reliable"))
-    odometry = probe.node.create_publisher(Odometry, "/localization/odometry", qos_by_name("reliable"))
+    route, objects, odometry = input_publishers(probe)
     straight = PathMsg()
     straight.header.frame_id = "map"
     for x in range(0, 200, 2):
