@@ -109,9 +109,11 @@ def fit_box(xyz: NDArray[np.floating], kind: str, prior: tuple[float, float, flo
 
 def voxel_representatives(xyz: NDArray[np.float64], voxel: float) -> NDArray[np.intp]:
     """Index of one point per occupied voxel (the first), to cluster far fewer points."""
+    if len(xyz) == 0:
+        return np.zeros(0, dtype=np.intp)
     cells = np.floor(xyz / voxel).astype(np.int64)
-    cells -= cells.min(axis=0) if len(cells) else 0
-    span = cells.max(axis=0) + 1 if len(cells) else np.ones(3, np.int64)
+    cells -= cells.min(axis=0)
+    span = cells.max(axis=0) + 1
     keys = (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]  # one integer per voxel: a 1-D unique
     _, first = np.unique(keys, return_index=True)
     return np.sort(first)
