@@ -100,6 +100,39 @@ def test_blocked_lane_is_passed_on_the_left_when_free(planner: Planner) -> None:
     assert_collision_free(plan, [broken])
 
 
+def drive(planner: Planner, ego: EgoState, users: list[RoadUser], seconds: float, start_s: float = 100.0) -> EgoState:
+    """Replan every 0.1 s (stamped), ego tracking each plan perfectly for one step; where ego ends up."""
+    for step in range(round(seconds / 0.1)):
+        plan = planner.plan(ego, users, stamp_s=start_s + step * 0.1)
+        assert_collision_free(plan, users)
+        ego = EgoState(
+            float(plan.xy[1, 0]), float(plan.xy[1, 1]), float(plan.yaw[1]), float(plan.v[1]), float(plan.a[1])
+        )
+    return ego
+
+
+def test_a_pass_replanned_every_cycle_moves_over_on_time() -> None:
+    # Each cycle continues the manoeuvre the last one began (its end time, its lateral acceleration); restarted
+    # from rest every cycle, ego crept over and came up beside the car it was passing barely moved over.
+    broken = road_user("broken", "car", 75.0, LANE_Y, 0.0, 0.0, action="hazard")
+    lane_change_s = PlannerConfig().lane_change_s
+    ego = drive(Planner(ROUTE), EGO, [broken], lane_change_s)
+    assert ego.y == pytest.approx(LANE_Y + 3.5, abs=0.3)
+
+
+def test_a_stopped_car_without_hazards_is_passed_only_after_standing_a_while() -> None:
+    planner = Planner(ROUTE)
+    stopped = road_user("stopped", "car", 75.0, LANE_Y, 0.0, 0.0, action="stopped")
+    waiting = planner.plan(EGO, [stopped], stamp_s=100.0)
+    assert waiting.behaviour is not Behaviour.PASS_BLOCKED_LANE  # it may be queueing: follow, do not overtake
+    assert np.allclose(waiting.xy[:, 1], LANE_Y, atol=0.05)
+    planner.plan(EGO, [stopped], stamp_s=100.0 + PlannerConfig().pass_after_s / 2)
+    passing = planner.plan(EGO, [stopped], stamp_s=100.0 + PlannerConfig().pass_after_s)
+    assert passing.behaviour is Behaviour.PASS_BLOCKED_LANE, passing.reason
+    planner.reset()  # the clock went back: standing times start again
+    assert planner.plan(EGO, [stopped], stamp_s=50.0).behaviour is not Behaviour.PASS_BLOCKED_LANE
+
+
 def test_blocked_lane_with_both_neighbours_busy_stops_behind(planner: Planner) -> None:
     broken = road_user("broken", "car", 75.0, LANE_Y, 0.0, 0.0, action="hazard")
     oncoming = road_user("oncoming", "car", 115.0, LANE_Y + 3.5, np.pi, 10.0)
@@ -167,6 +200,10 @@ def test_lateral_profile_meets_its_boundary_conditions() -> None:
     assert d[:, 0] == pytest.approx([0.4, 0.4])
     assert d[0, 30:] == pytest.approx(np.full(21, 3.5)) and d[1, 20:] == pytest.approx(np.zeros(31), abs=1e-9)
     assert (d[0, 1] - d[0, 0]) / 0.1 == pytest.approx(0.5, abs=0.05)  # starts with the given lateral rate
+    bent = quintic_lateral(0.4, 0.5, np.array([3.5]), np.array([3.0]), times, d0_accel=1.0)
+    accel = np.gradient(np.gradient(bent[0], 0.1), 0.1)
+    assert accel[1] == pytest.approx(1.0, abs=0.15)  # and the given lateral acceleration
+    assert bent[0, 30:] == pytest.approx(np.full(21, 3.5))
 
 
 def test_speed_integration_respects_jerk_and_never_reverses() -> None:

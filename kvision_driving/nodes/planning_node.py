@@ -69,6 +69,9 @@ PARAMS = (
     ParamSpec("lane_width", 3.5, "Lane width for passing manoeuvres (m)", 2.0, 6.0),
     ParamSpec("pass_left", True, "Pass a blocked lane on the left when free"),
     ParamSpec("pass_right", True, "Pass a blocked lane on the right when free"),
+    ParamSpec(
+        "pass_after_s", 2.0, "A vehicle standing this long in our lane may be passed (on hazards: at once)", 0.0, 60.0
+    ),
     ParamSpec("comfort_decel", 3.0, "Deceleration beyond which a stop is declared an emergency (m/s2)", 0.5, 8.0),
     ParamSpec("time_gap", 1.5, "Following time gap (s)", 0.5, 5.0),
     ParamSpec("max_input_age_s", 0.3, "Watchdog: inputs older than this trigger a controlled stop", 0.05, 5.0),
@@ -110,6 +113,7 @@ class PlanningNode(KvisionNode):
             lane_width=float(params["lane_width"]),
             pass_left=bool(params["pass_left"]),
             pass_right=bool(params["pass_right"]),
+            pass_after_s=float(params["pass_after_s"]),
             comfort_decel=float(params["comfort_decel"]),
             time_gap=float(params["time_gap"]),
         )
@@ -200,6 +204,8 @@ class PlanningNode(KvisionNode):
                 self.planned_at_s = float("-inf")
                 self.windows.reset()
                 self.poses.clear()
+                if self.planner is not None:
+                    self.planner.reset()
             self.ego_stamp_ns = state.stamp_ns
             self.ego_arrival_s = self.clock_s()
             self.ego_z = float(state.pose[2, 3])
@@ -283,7 +289,7 @@ class PlanningNode(KvisionNode):
             self.planned_stamp_ns, self.planned_users_stamp_ns, self.planned_at_s = stamp_ns, self.users_stamp_ns, now_s
             self.windows.take(stamp_ns)
         started = time.perf_counter()
-        plan = planner.plan(ego, users, grid)
+        plan = planner.plan(ego, users, grid, stamp_s=stamp_ns * 1e-9)
         self.publish_plan(plan, stamp_ns, ego)
         elapsed_ms = (time.perf_counter() - started) * 1e3
         self.health.on_processed(elapsed_ms, self.now_s())

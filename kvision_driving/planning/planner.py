@@ -71,7 +71,10 @@ class PlannerConfig:
     static_margin: float = 0.3
     blocked_speed: float = 0.5  # a vehicle slower than this in our lane blocks it
     pass_lookahead: float = 60.0
-    pass_after_s: float = 5.0  # a vehicle standing this long (or on hazards) may be passed
+    # A vehicle standing this long (or on hazards) may be passed; long enough not to overtake a car that
+    # only paused, short enough to decide while still rolling up to it (from a standstill close behind,
+    # there is no room to steer around it).
+    pass_after_s: float = 2.0
     crossing_lookahead: float = 45.0
     min_path_confidence: float = 0.1
     ego_length: float = EGO_LENGTH
@@ -95,6 +98,8 @@ class Plan:
     collision_free: int = 0
     constraint_id: str = ""
     lateral_target: float = 0.0
+    lateral_end_t: float = 0.0  # seconds from the plan's stamp when its lateral manoeuvre ends
+    d: NDArray[np.float64] | None = None  # (K,) offset from the route: where a stitched manoeuvre continues
     profile: str = ""  # which speed profile won: idm, idm_cautious, cruise, hold, stop_<decel>
 
 
@@ -120,6 +125,10 @@ class Planner:
         self._stationary_since: dict[str, float] = {}  # object id -> stamp it was first seen stationary
         self._last_plan: tuple[float, Plan] | None = None  # (stamp, plan): the next one starts where it is
         self._pass: tuple[str, float] | None = None  # (blocker id, lateral target) of the pass under way
+
+    def reset(self) -> None:
+        """Forget what earlier plans carry over (the clock went back: a bag looped)."""
+        self._stationary_since, self._last_plan, self._pass = {}, None, None
 
     # --- 1. the scene in the route's frame ---------------------------------------------------------
 
@@ -360,11 +369,9 @@ class Planner:
         blocker = self._blocker(ego_s, obstacles, stamp_s)
         targets = self._lateral_targets(ego_d, blocker)
         heading_error = float(np.angle(np.exp(1j * (ego.yaw - self.frame.heading_at(ego_s)))))
-        durations = [
-            max(1.5, config.lane_change_s * min(abs(target - ego_d) / config.lane_width, 1.0)) for target in targets
-        ]
+        durations, d_accel = self._lateral_durations(ego_d, targets, stamp_s)
         d_profiles = quintic_lateral(
-            ego_d, ego.v * np.sin(heading_error), np.array(targets), np.array(durations), times
+            ego_d, ego.v * np.sin(heading_error), np.array(targets), np.array(durations), times, d_accel
         )
         idm = self._idm_profiles(ego, ego_s, d_profiles, obstacles)
         open_loop = self._open_loop_profiles(ego, len(targets))
@@ -423,6 +430,8 @@ class Planner:
             candidates=len(s),
             collision_free=int(feasible.sum()),
             lateral_target=targets[lateral[chosen]],
+            lateral_end_t=durations[lateral[chosen]],
+            d=d[chosen],
             profile=kinds[chosen],
         )
         grid_blocked = bool(np.any(collides & (which == -2)))
@@ -464,6 +473,30 @@ class Planner:
             return 0.0  # no recent plan to continue: start without commanding an acceleration
         last_stamp, last = self._last_plan
         return float(np.interp(stamp_s - last_stamp, last.t, last.a))
+
+    def _lateral_durations(
+        self, ego_d: float, targets: list[float], stamp_s: float | None
+    ) -> tuple[list[float], float]:
+        """How long each lateral manoeuvre takes, and the lateral acceleration to start from. A manoeuvre the
+        previous plan began towards the same target keeps its end time and its lateral acceleration
+        (stitching): restarted from rest every cycle, a lane change would creep, and ego would come up
+        beside what it passes barely moved over."""
+        config = self.config
+        durations = [
+            max(1.5, config.lane_change_s * min(abs(target - ego_d) / config.lane_width, 1.0)) for target in targets
+        ]
+        if stamp_s is None or self._last_plan is None or not 0.0 <= stamp_s - self._last_plan[0] <= 0.5:
+            return durations, 0.0
+        last_stamp, last = self._last_plan
+        elapsed = stamp_s - last_stamp
+        remaining = last.lateral_end_t - elapsed
+        if last.d is None or remaining <= 0.0:
+            return durations, 0.0
+        for index, target in enumerate(targets):
+            if abs(target - last.lateral_target) < 1e-6:
+                durations[index] = max(remaining, 1.0)
+        accel = np.gradient(np.gradient(last.d, config.dt), config.dt)
+        return durations, float(np.interp(elapsed, last.t, accel))
 
     def _track_stationary(self, users: list[RoadUser], stamp_s: float | None) -> None:
         if stamp_s is None:

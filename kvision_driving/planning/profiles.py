@@ -10,21 +10,26 @@ from numpy.typing import NDArray
 
 
 def quintic_lateral(
-    d0: float, d0_rate: float, targets: NDArray[np.floating], durations: NDArray[np.floating], times: NDArray
+    d0: float,
+    d0_rate: float,
+    targets: NDArray[np.floating],
+    durations: NDArray[np.floating],
+    times: NDArray,
+    d0_accel: float = 0.0,
 ) -> NDArray[np.float64]:
-    """d(t) (C, K) moving from (d0, d0_rate, 0) to (target, 0, 0) in ``duration`` s, then holding: the
-    minimum-jerk lateral manoeuvre of Frenet planners (Werling et al., 2010)."""
+    """d(t) (C, K) moving from (d0, d0_rate, d0_accel) to (target, 0, 0) in ``duration`` s, then holding:
+    the minimum-jerk lateral manoeuvre of Frenet planners (Werling et al., 2010)."""
     targets = np.asarray(targets, dtype=np.float64)[:, None]
     durations = np.maximum(np.asarray(durations, dtype=np.float64), 0.5)[:, None]
     tau = np.clip(times[None, :] / durations, 0.0, 1.0)
-    # d(tau) = d0 + v0 tau + c3 tau^3 + c4 tau^4 + c5 tau^5 on normalised time, v0 = rate x T (zero initial
-    # lateral acceleration); c3..c5 from d(1) = target, d'(1) = 0, d''(1) = 0.
-    v0 = d0_rate * durations
-    rhs = np.concatenate([targets - d0 - v0, -v0, np.zeros_like(v0)], axis=1)  # (C, 3)
+    # d(tau) = d0 + v0 tau + a0/2 tau^2 + c3 tau^3 + c4 tau^4 + c5 tau^5 on normalised time (v0 = rate x T,
+    # a0 = accel x T^2); c3..c5 from d(1) = target, d'(1) = 0, d''(1) = 0.
+    v0, a0 = d0_rate * durations, d0_accel * durations**2
+    rhs = np.concatenate([targets - d0 - v0 - a0 / 2, -v0 - a0, -a0], axis=1)  # (C, 3)
     system = np.array([[1.0, 1.0, 1.0], [3.0, 4.0, 5.0], [6.0, 12.0, 20.0]])
     c3, c4, c5 = np.linalg.solve(system, rhs.T)  # each (C,)
     c3, c4, c5 = c3[:, None], c4[:, None], c5[:, None]
-    return d0 + v0 * tau + c3 * tau**3 + c4 * tau**4 + c5 * tau**5
+    return d0 + v0 * tau + a0 / 2 * tau**2 + c3 * tau**3 + c4 * tau**4 + c5 * tau**5
 
 
 def integrate_speed(
