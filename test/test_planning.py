@@ -92,12 +92,28 @@ def test_crossing_pedestrian_is_yielded_to(planner: Planner) -> None:
     assert_collision_free(plan, [walker])
 
 
-def test_blocked_lane_is_passed_on_the_left_when_free(planner: Planner) -> None:
+def test_blocked_lane_is_passed_on_the_right_not_through_the_oncoming_lane(planner: Planner) -> None:
     broken = road_user("broken", "car", 75.0, LANE_Y, 0.0, 0.0, action="hazard")
     plan = planner.plan(EGO, [broken])
+    assert plan.behaviour is Behaviour.PASS_BLOCKED_LANE and "right" in plan.reason
+    assert plan.xy[-1, 1] == pytest.approx(LANE_Y - 3.5, abs=0.3)
+    assert_collision_free(plan, [broken])
+
+
+def test_blocked_lane_is_passed_on_the_left_once_a_car_is_seen_driving_our_way_there() -> None:
+    broken = road_user("broken", "car", 75.0, LANE_Y, 0.0, 0.0, action="hazard")
+    ahead_on_the_left = road_user("ahead", "car", 150.0, LANE_Y + 3.5, 0.0, 12.0)
+    planner = Planner(ROUTE)
+    plan = planner.plan(EGO, [broken, ahead_on_the_left], stamp_s=100.0)
     assert plan.behaviour is Behaviour.PASS_BLOCKED_LANE and "left" in plan.reason
     assert plan.xy[-1, 1] == pytest.approx(LANE_Y + 3.5, abs=0.3)
-    assert_collision_free(plan, [broken])
+    assert_collision_free(plan, [broken, ahead_on_the_left])
+    # Remembered once it has gone out of sight; but an oncoming car seen in that lane overrides it.
+    assert "left" in planner.plan(EGO, [broken], stamp_s=110.0).reason
+    oncoming = road_user("oncoming", "car", 160.0, LANE_Y + 3.5, np.pi, 10.0)
+    assert "right" in planner.plan(EGO, [broken, oncoming], stamp_s=111.0).reason
+    keep_left = Planner(ROUTE, PlannerConfig(oncoming_side="right"))  # left-hand traffic: the right is oncoming
+    assert "left" in keep_left.plan(EGO, [broken]).reason
 
 
 def drive(planner: Planner, ego: EgoState, users: list[RoadUser], seconds: float, start_s: float = 100.0) -> EgoState:
@@ -117,7 +133,7 @@ def test_a_pass_replanned_every_cycle_moves_over_on_time() -> None:
     broken = road_user("broken", "car", 75.0, LANE_Y, 0.0, 0.0, action="hazard")
     lane_change_s = PlannerConfig().lane_change_s
     ego = drive(Planner(ROUTE), EGO, [broken], lane_change_s)
-    assert ego.y == pytest.approx(LANE_Y + 3.5, abs=0.3)
+    assert ego.y == pytest.approx(LANE_Y - 3.5, abs=0.3)
 
 
 def test_a_stopped_car_without_hazards_is_passed_only_after_standing_a_while() -> None:

@@ -98,7 +98,11 @@ def pipeline(args: argparse.Namespace) -> int:
     from kvision_driving.bench import pipeline as bench
 
     _prepare_graph_benchmark(args)
-    result = bench.run(args.bag, args.scenario, args.duration, tuple(args.backends.split(",")), args.logs)
+    if args.warmup < 0:
+        raise CliError("--warmup must be >= 0")
+    result = bench.run(
+        args.bag, args.scenario, args.duration, tuple(args.backends.split(",")), args.logs, warmup_s=args.warmup
+    )
     return _report(result, bench.summary_table(result), args)
 
 
@@ -156,6 +160,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--scenario", default="dense_traffic", help="scenario to record when no --bag")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds to record when no --bag")
     parser.add_argument("--backends", default="onnxruntime,torch")
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of the bag's end played unmeasured first (0: none)"
+    )
     parser.add_argument("--logs", type=Path, default=None, help="keep the node logs here")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the summary table here")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")

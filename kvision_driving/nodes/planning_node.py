@@ -70,6 +70,13 @@ PARAMS = (
     ParamSpec("pass_left", True, "Pass a blocked lane on the left when free"),
     ParamSpec("pass_right", True, "Pass a blocked lane on the right when free"),
     ParamSpec(
+        "oncoming_side",
+        "left",
+        "Side of oncoming traffic (left: right-hand traffic); a lane there is not passed into until a vehicle "
+        "is seen driving our way in it",
+        choices=("left", "right", "none"),
+    ),
+    ParamSpec(
         "pass_after_s", 2.0, "A vehicle standing this long in our lane may be passed (on hazards: at once)", 0.0, 60.0
     ),
     ParamSpec("comfort_decel", 3.0, "Deceleration beyond which a stop is declared an emergency (m/s2)", 0.5, 8.0),
@@ -114,6 +121,7 @@ class PlanningNode(KvisionNode):
             pass_left=bool(params["pass_left"]),
             pass_right=bool(params["pass_right"]),
             pass_after_s=float(params["pass_after_s"]),
+            oncoming_side=str(params["oncoming_side"]),
             comfort_decel=float(params["comfort_decel"]),
             time_gap=float(params["time_gap"]),
         )

@@ -56,6 +56,12 @@ class PlannerConfig:
     lane_width: float = 3.5
     pass_left: bool = True
     pass_right: bool = True
+    # Where oncoming traffic drives: "left" (right-hand traffic), "right" (left-hand) or "none" (one-way).
+    # The route carries no lane directions, so an adjacent lane on that side is taken for the oncoming
+    # lane, never passed into, until a vehicle is seen driving our way in it: with perception reaching
+    # some 60 m, an oncoming car could not be seen in time to finish a pass through its lane.
+    oncoming_side: str = "left"
+    lane_evidence_s: float = 30.0  # how long a vehicle seen in a lane vouches for its direction
     lane_change_s: float = 3.0
     comfort_accel: float = 2.0
     comfort_decel: float = 3.0  # beyond it only in a declared emergency
@@ -125,10 +131,13 @@ class Planner:
         self._stationary_since: dict[str, float] = {}  # object id -> stamp it was first seen stationary
         self._last_plan: tuple[float, Plan] | None = None  # (stamp, plan): the next one starts where it is
         self._pass: tuple[str, float] | None = None  # (blocker id, lateral target) of the pass under way
+        self._lane_direction: dict[int, tuple[int, float]] = {}  # lane (0: ours) -> (+1 ours / -1 oncoming, seen at)
+        if self.config.oncoming_side not in ("left", "right", "none"):
+            raise ValueError(f"oncoming_side must be left, right or none, not {self.config.oncoming_side!r}")
 
     def reset(self) -> None:
         """Forget what earlier plans carry over (the clock went back: a bag looped)."""
-        self._stationary_since, self._last_plan, self._pass = {}, None, None
+        self._stationary_since, self._last_plan, self._pass, self._lane_direction = {}, None, None, {}
 
     # --- 1. the scene in the route's frame ---------------------------------------------------------
 
@@ -190,9 +199,42 @@ class Planner:
 
     # --- 2. + 3. candidates --------------------------------------------------------------------------
 
-    def _lateral_targets(self, ego_d: float, blocker: _Obstacle | None) -> list[float]:
-        """Our lane, where we are now (mid-pass), and around a blocker the adjacent lanes; once ego has begun
-        to move over to one side, only that side, so the choice does not flip from cycle to cycle."""
+    def _observe_lanes(self, users: list[RoadUser], stamp_s: float | None) -> dict[int, int]:
+        """Which way the lanes beside the route run, from the vehicles seen driving in them (+1 our way, -1
+        oncoming), remembered for ``lane_evidence_s`` when plans are stamped."""
+        config = self.config
+        moving = [user for user in users if not user.is_pedestrian and user.speed >= 2.0]
+        seen: dict[int, tuple[int, float]] = {}
+        if moving:
+            s, d = self.frame.to_frenet(np.stack([user.xy for user in moving]))
+            for user, s_user, d_user in zip(moving, s.reshape(-1), d.reshape(-1), strict=True):
+                along = float(np.cos(user.yaw - self.frame.heading_at(float(s_user))))
+                if abs(along) > 0.7:  # driving along the road, not turning across it
+                    seen[round(float(d_user) / config.lane_width)] = (1 if along > 0 else -1, stamp_s or 0.0)
+        if stamp_s is None:
+            return {lane: direction for lane, (direction, _) in seen.items()}
+        recent = {
+            lane: evidence
+            for lane, evidence in self._lane_direction.items()
+            if 0.0 <= stamp_s - evidence[1] <= config.lane_evidence_s
+        }
+        self._lane_direction = {**recent, **seen}
+        return {lane: direction for lane, (direction, _) in self._lane_direction.items()}
+
+    def _may_pass_into(self, lane: int, directions: dict[int, int]) -> bool:
+        """Whether the adjacent ``lane`` (+1 left, -1 right) may be driven in to pass: not seen oncoming, and
+        on the oncoming side only once a vehicle was seen driving our way in it."""
+        config = self.config
+        if not (config.pass_left if lane > 0 else config.pass_right):
+            return False
+        oncoming_side = {"left": 1, "right": -1, "none": 0}[config.oncoming_side]
+        direction = directions.get(lane, -1 if lane == oncoming_side else 1)
+        return direction > 0
+
+    def _lateral_targets(self, ego_d: float, blocker: _Obstacle | None, directions: dict[int, int]) -> list[float]:
+        """Our lane, where we are now (mid-pass), and around a blocker the adjacent lanes that may be passed
+        into; once ego has begun to move over to one side, only that side, so the choice does not flip from
+        cycle to cycle."""
         config = self.config
         targets = [0.0]
         if abs(ego_d) > 0.5:
@@ -202,12 +244,10 @@ class Planner:
             return list(dict.fromkeys(targets))
         committed = self._pass if self._pass is not None and self._pass[0] == blocker.user.object_id else None
         if committed is not None and ego_d * committed[1] > 0 and abs(ego_d) > 0.5:  # already moving over
-            targets.append(committed[1])
+            if self._may_pass_into(1 if committed[1] > 0 else -1, directions):
+                targets.append(committed[1])
         else:
-            if config.pass_left:
-                targets.append(config.lane_width)
-            if config.pass_right:
-                targets.append(-config.lane_width)
+            targets += [lane * config.lane_width for lane in (1, -1) if self._may_pass_into(lane, directions)]
         return list(dict.fromkeys(targets))
 
     def _in_corridor(self, d_ego: NDArray, obstacle: _Obstacle) -> NDArray[np.bool_]:
@@ -367,7 +407,7 @@ class Planner:
         obstacles = self._obstacles(ego_s, users)
         obstacles.append(self._route_end())
         blocker = self._blocker(ego_s, obstacles, stamp_s)
-        targets = self._lateral_targets(ego_d, blocker)
+        targets = self._lateral_targets(ego_d, blocker, self._observe_lanes(users, stamp_s))
         heading_error = float(np.angle(np.exp(1j * (ego.yaw - self.frame.heading_at(ego_s)))))
         durations, d_accel = self._lateral_durations(ego_d, targets, stamp_s)
         d_profiles = quintic_lateral(
