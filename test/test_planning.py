@@ -9,7 +9,7 @@ import pytest
 from kvision_driving.core.boxes import box_corners, box_distance
 from kvision_driving.planning.occupancy import FREE, OCCUPIED, UNKNOWN, build_grid
 from kvision_driving.planning.planner import Behaviour, Plan, Planner, PlannerConfig
-from kvision_driving.planning.profiles import integrate_speed, quintic_lateral
+from kvision_driving.planning.profiles import LateralManoeuvres, integrate_speed
 from kvision_driving.planning.scene import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState, PredictedPath, RoadUser
 
 LANE_Y = -1.75  # ego's lane centre on a road along +x (right-hand traffic, the oncoming lane at +1.75)
@@ -136,6 +136,23 @@ def test_a_pass_replanned_every_cycle_moves_over_on_time() -> None:
     assert ego.y == pytest.approx(LANE_Y - 3.5, abs=0.3)
 
 
+def test_a_slow_pass_from_close_behind_steers_round_without_swinging_onto_the_kerb() -> None:
+    # Rolling up at 1.6 m/s 10 m behind a car that has stood long enough; a kerb (fence) along the right lane's
+    # outer edge. A lateral move timed in seconds at this speed turned ego 53 degrees across the lane and
+    # into the kerb; over distance, the pass is a gentle S that clears it.
+    stopped = road_user("stopped", "car", 95.0, LANE_Y, 0.0, 0.0, action="stopped")
+    kerb_x = np.arange(60.0, 140.0, 0.2)
+    kerb = np.stack([kerb_x, np.full(len(kerb_x), LANE_Y - 5.25), np.full(len(kerb_x), 0.5)], axis=1)
+    ego = EgoState(95.0 - 2.25 - 10.0 - REAR_AXLE_TO_CENTRE - EGO_LENGTH / 2, LANE_Y, 0.0, 1.6)
+    grid = build_grid(kerb, np.full(len(kerb), 4), ground_z=0.0, centre=ego.xy)  # 4: fence
+    planner = Planner(ROUTE)
+    planner.plan(ego, [stopped], grid, stamp_s=100.0)
+    plan = planner.plan(ego, [stopped], grid, stamp_s=100.0 + PlannerConfig().pass_after_s)
+    assert plan.behaviour is Behaviour.PASS_BLOCKED_LANE and "right" in plan.reason, plan.reason
+    assert plan.min_clearance > 0.0 and np.abs(plan.yaw).max() < 0.6  # timed in seconds: 0.9 rad
+    assert_collision_free(plan, [stopped])
+
+
 def test_a_stopped_car_without_hazards_is_passed_only_after_standing_a_while() -> None:
     planner = Planner(ROUTE)
     stopped = road_user("stopped", "car", 75.0, LANE_Y, 0.0, 0.0, action="stopped")
@@ -210,16 +227,19 @@ def test_occupancy_grid_cells() -> None:
     assert np.isinf(grid.lookup_clearance(np.array([[500.0, 0.0]]))[0])
 
 
-def test_lateral_profile_meets_its_boundary_conditions() -> None:
-    times = np.arange(51) * 0.1
-    d = quintic_lateral(0.4, 0.5, np.array([3.5, 0.0]), np.array([3.0, 2.0]), times)
+def test_lateral_manoeuvre_meets_its_boundary_conditions() -> None:
+    distance = np.tile(np.arange(51) * 1.0, (2, 1))  # metres travelled
+    moves = LateralManoeuvres.solve(0.4, 0.05, 0.0, np.array([3.5, 0.0]), np.array([30.0, 20.0]))
+    d = moves.at(distance)
     assert d[:, 0] == pytest.approx([0.4, 0.4])
     assert d[0, 30:] == pytest.approx(np.full(21, 3.5)) and d[1, 20:] == pytest.approx(np.zeros(31), abs=1e-9)
-    assert (d[0, 1] - d[0, 0]) / 0.1 == pytest.approx(0.5, abs=0.05)  # starts with the given lateral rate
-    bent = quintic_lateral(0.4, 0.5, np.array([3.5]), np.array([3.0]), times, d0_accel=1.0)
-    accel = np.gradient(np.gradient(bent[0], 0.1), 0.1)
-    assert accel[1] == pytest.approx(1.0, abs=0.15)  # and the given lateral acceleration
-    assert bent[0, 30:] == pytest.approx(np.full(21, 3.5))
+    assert moves.at(distance, derivative=1)[:, 0] == pytest.approx([0.05, 0.05])  # starts with the given slope
+    assert np.gradient(d[0], 1.0)[1] == pytest.approx(0.05, abs=0.01)
+    bent = LateralManoeuvres.solve(0.4, 0.05, 0.01, np.array([3.5]), np.array([30.0]))
+    assert bent.at(np.zeros(1), derivative=2)[0] == pytest.approx(0.01)  # and the given curvature
+    assert np.gradient(np.gradient(bent.at(distance[:1])[0], 1.0), 1.0)[1] == pytest.approx(0.01, abs=0.003)
+    stopped = moves.at(np.array([[10.0] * 5, [0.0] * 5]))  # standing still: no sideways motion
+    assert np.ptp(stopped, axis=1) == pytest.approx([0.0, 0.0])
 
 
 def test_speed_integration_respects_jerk_and_never_reverses() -> None:

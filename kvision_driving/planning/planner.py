@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from kvision_driving.planning.frenet import FrenetFrame
 from kvision_driving.planning.occupancy import OccupancyGrid
-from kvision_driving.planning.profiles import idm_accel, integrate_speed, quintic_lateral
+from kvision_driving.planning.profiles import LateralManoeuvres, idm_accel, integrate_speed
 from kvision_driving.planning.scene import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState, RoadUser
 
 EGO_CIRCLES = 5  # circles covering ego's box: 5 over-approximate its half width by about 0.1 m
@@ -62,7 +62,8 @@ class PlannerConfig:
     # some 60 m, an oncoming car could not be seen in time to finish a pass through its lane.
     oncoming_side: str = "left"
     lane_evidence_s: float = 30.0  # how long a vehicle seen in a lane vouches for its direction
-    lane_change_s: float = 3.0
+    lane_change_s: float = 3.0  # a full lane change at speed takes this long; at low speed, see below
+    min_lane_change_m: float = 12.0  # and never less distance than this (a car cannot step sideways)
     comfort_accel: float = 2.0
     comfort_decel: float = 3.0  # beyond it only in a declared emergency
     max_decel: float = 8.0
@@ -104,8 +105,6 @@ class Plan:
     collision_free: int = 0
     constraint_id: str = ""
     lateral_target: float = 0.0
-    lateral_end_t: float = 0.0  # seconds from the plan's stamp when its lateral manoeuvre ends
-    d: NDArray[np.float64] | None = None  # (K,) offset from the route: where a stitched manoeuvre continues
     profile: str = ""  # which speed profile won: idm, idm_cautious, cruise, hold, stop_<decel>
 
 
@@ -130,6 +129,7 @@ class Planner:
         self.times = np.arange(round(self.config.horizon_s / self.config.dt) + 1) * self.config.dt
         self._stationary_since: dict[str, float] = {}  # object id -> stamp it was first seen stationary
         self._last_plan: tuple[float, Plan] | None = None  # (stamp, plan): the next one starts where it is
+        self._last_lateral: tuple[float, LateralManoeuvres, float] | None = None  # (target, manoeuvre, start s)
         self._pass: tuple[str, float] | None = None  # (blocker id, lateral target) of the pass under way
         self._lane_direction: dict[int, tuple[int, float]] = {}  # lane (0: ours) -> (+1 ours / -1 oncoming, seen at)
         if self.config.oncoming_side not in ("left", "right", "none"):
@@ -138,6 +138,7 @@ class Planner:
     def reset(self) -> None:
         """Forget what earlier plans carry over (the clock went back: a bag looped)."""
         self._stationary_since, self._last_plan, self._pass, self._lane_direction = {}, None, None, {}
+        self._last_lateral = None
 
     # --- 1. the scene in the route's frame ---------------------------------------------------------
 
@@ -258,18 +259,23 @@ class Planner:
         return np.abs(obstacle.d[None, :] - d_ego) < half
 
     def _idm_profiles(
-        self, ego: EgoState, ego_s: float, d_profiles: NDArray, obstacles: list[_Obstacle]
+        self, ego: EgoState, ego_s: float, manoeuvres: LateralManoeuvres, obstacles: list[_Obstacle]
     ) -> tuple[NDArray, NDArray, NDArray, NDArray, list[str]]:
-        """IDM closed against the leads of each lateral profile's corridor over time, normal and cautious:
-        (s, v, a (C, K), lateral index (C,), kinds), all candidates and obstacles at once."""
+        """IDM closed against the leads of each lateral manoeuvre's corridor over time, normal and cautious:
+        (s, v, a (C, K), lateral index (C,), kinds), all candidates and obstacles at once. Where ego is across
+        the road depends on how far it has gone, so the corridor is followed step by step."""
         config, dt, steps = self.config, self.config.dt, len(self.times)
         variants = (("idm", 1.0), ("idm_cautious", 1.6))
-        lateral_index = np.repeat(np.arange(len(d_profiles)), len(variants))
-        gap_scale = np.tile([scale for _, scale in variants], len(d_profiles))
+        lateral_count = len(manoeuvres.spans)
+        lateral_index = np.repeat(np.arange(lateral_count), len(variants))
+        gap_scale = np.tile([scale for _, scale in variants], lateral_count)
         count = len(lateral_index)
         front = config.rear_axle_to_centre + config.ego_length / 2
+        own = manoeuvres.take(lateral_index)
         if obstacles:
-            in_corridor = np.stack([self._in_corridor(d_profiles, o) for o in obstacles], axis=1)[lateral_index]
+            obstacle_d = np.stack([o.d for o in obstacles])  # (O, K)
+            reach = np.array([(config.ego_width + o.user.width) / 2 + o.margin for o in obstacles])
+            everywhere = np.array([o.corridor for o in obstacles])
             half = np.array([o.user.width / 2 if o.user.is_pedestrian else o.user.length / 2 for o in obstacles])
             rear = np.stack([o.s for o in obstacles]) - half[:, None]  # (O, K)
             rear -= np.array(
@@ -287,8 +293,10 @@ class Planner:
             speed = np.zeros(count)
             time_gap = np.full(count, config.time_gap)
             if obstacles:
+                d_ego = own.at(s[:, k - 1])  # (C,)
+                in_corridor = everywhere | (np.abs(obstacle_d[None, :, k - 1] - d_ego[:, None]) < reach)  # (C, O)
                 gaps = rear[None, :, k - 1] - (ego_s + s[:, k - 1, None] + front)  # (C, O)
-                valid = in_corridor[:, :, k - 1] & (gaps > -(half[None, :] + config.ego_length))
+                valid = in_corridor & (gaps > -(half[None, :] + config.ego_length))
                 gaps = np.where(valid, gaps, np.inf)
                 nearest = np.argmin(gaps, axis=1)
                 gap = gaps[rows, nearest]
@@ -310,7 +318,7 @@ class Planner:
             v[:, k] = np.maximum(v[:, k - 1] + a[:, k] * dt, 0.0)
             a[:, k] = np.where(v[:, k] <= 0.0, 0.0, a[:, k])
             s[:, k] = s[:, k - 1] + 0.5 * (v[:, k - 1] + v[:, k]) * dt
-        kinds = [name for _ in d_profiles for name, _ in variants]
+        kinds = [name for _ in range(lateral_count) for name, _ in variants]
         return s, v, a, lateral_index, kinds
 
     def _open_loop_profiles(
@@ -409,21 +417,20 @@ class Planner:
         blocker = self._blocker(ego_s, obstacles, stamp_s)
         targets = self._lateral_targets(ego_d, blocker, self._observe_lanes(users, stamp_s))
         heading_error = float(np.angle(np.exp(1j * (ego.yaw - self.frame.heading_at(ego_s)))))
-        durations, d_accel = self._lateral_durations(ego_d, targets, stamp_s)
-        d_profiles = quintic_lateral(
-            ego_d, ego.v * np.sin(heading_error), np.array(targets), np.array(durations), times, d_accel
-        )
-        idm = self._idm_profiles(ego, ego_s, d_profiles, obstacles)
+        spans, curvature = self._lateral_spans(ego, ego_s, ego_d, targets, stamp_s)
+        slope = float(np.tan(np.clip(heading_error, -1.2, 1.2)))
+        manoeuvres = LateralManoeuvres.solve(ego_d, slope, curvature, np.array(targets), np.array(spans))
+        idm = self._idm_profiles(ego, ego_s, manoeuvres, obstacles)
         open_loop = self._open_loop_profiles(ego, len(targets))
         s = np.concatenate([idm[0], open_loop[0]])
         v = np.concatenate([idm[1], open_loop[1]])
         a = np.concatenate([idm[2], open_loop[2]])
         lateral = np.concatenate([idm[3], open_loop[3]])
         kinds = idm[4] + open_loop[4]
-        d = d_profiles[lateral]
+        own = manoeuvres.take(lateral)
+        d = own.at(s)
         xy, route_heading = self.frame.to_cartesian(ego_s + s, d)
-        slope = np.gradient(d, axis=1) / np.maximum(np.gradient(s, axis=1), 1e-3)
-        yaw = route_heading + np.arctan(np.where(v > 0.1, slope, 0.0))
+        yaw = route_heading + np.arctan(own.at(s, derivative=1))
         yaw[:, 0] = ego.yaw
         front_s = ego_s + s + config.rear_axle_to_centre + config.ego_length / 2
         clearance, which = self._clearances(xy, yaw, front_s, obstacles)
@@ -433,7 +440,7 @@ class Planner:
             static[:, 0] = np.inf  # where ego is now is not a choice; a phantom there must not freeze it
             which = np.where(static < clearance, -2, which)
             clearance = np.minimum(clearance, static)
-        headway = self._headway_deficit(ego_s, s, v, d_profiles, lateral, obstacles)
+        headway = self._headway_deficit(ego_s, s, v, d, obstacles)
         # Standing still in our own lane is never the cause of a collision (a pedestrian passing close in
         # front of a stopped car must not turn every candidate into one); standing in another lane is.
         in_own_lane = np.abs(d) < config.lane_width / 2
@@ -447,6 +454,9 @@ class Planner:
             + (0.0 if blocker is not None else 2.0) * np.abs(np.array(targets))[lateral] / config.lane_width
             + 0.5 * np.abs(np.array(targets)[lateral] - ego_d) / config.lane_width
             + 0.3 * (np.array(targets)[lateral] < -0.5)  # overtake on the left when both are free
+            # Behind a blocker, staying in its lane gains as much over 5 s as pulling out slowly does, and
+            # nothing after: a blocked lane has no future.
+            + (3.0 if blocker is not None else 0.0) * (np.abs(np.array(targets)[lateral]) < config.lane_width / 2)
             + 2.0 * np.sum(np.exp(-np.maximum(clearance, 0.0)), axis=1) * dt
             + 20.0 * np.maximum(-a.min(axis=1) - config.comfort_decel, 0.0)
             + 5.0 * headway
@@ -470,18 +480,17 @@ class Planner:
             candidates=len(s),
             collision_free=int(feasible.sum()),
             lateral_target=targets[lateral[chosen]],
-            lateral_end_t=durations[lateral[chosen]],
-            d=d[chosen],
             profile=kinds[chosen],
         )
         grid_blocked = bool(np.any(collides & (which == -2)))
         self._explain(plan, ego_s, culprit, obstacles, blocker, grid_blocked)
         if stamp_s is not None:
             self._last_plan = (stamp_s, plan)
+            self._last_lateral = (plan.lateral_target, manoeuvres.take(lateral[chosen : chosen + 1]), ego_s)
         return plan
 
     def _headway_deficit(
-        self, ego_s: float, s: NDArray, v: NDArray, d_profiles: NDArray, lateral: NDArray, obstacles: list[_Obstacle]
+        self, ego_s: float, s: NDArray, v: NDArray, d: NDArray, obstacles: list[_Obstacle]
     ) -> NDArray[np.float64]:
         """(C,) how far each candidate closes in below the time gap on what is ahead in its corridor, as
         the time-integrated shortfall relative to the wanted gap (0: never closer than wanted)."""
@@ -494,7 +503,7 @@ class Planner:
                 continue
             half = obstacle.user.width / 2 if obstacle.user.is_pedestrian else obstacle.user.length / 2
             gap = obstacle.s[None, :] - half - front
-            ahead = self._in_corridor(d_profiles, obstacle)[lateral] & (gap > -half - config.ego_length)
+            ahead = self._in_corridor(d, obstacle) & (gap > -half - config.ego_length)
             deficit = np.maximum(deficit, np.where(ahead, np.clip((wanted - gap) / wanted, 0.0, 1.0), 0.0))
         return deficit.sum(axis=1) * config.dt
 
@@ -514,29 +523,33 @@ class Planner:
         last_stamp, last = self._last_plan
         return float(np.interp(stamp_s - last_stamp, last.t, last.a))
 
-    def _lateral_durations(
-        self, ego_d: float, targets: list[float], stamp_s: float | None
+    def _lateral_spans(
+        self, ego: EgoState, ego_s: float, ego_d: float, targets: list[float], stamp_s: float | None
     ) -> tuple[list[float], float]:
-        """How long each lateral manoeuvre takes, and the lateral acceleration to start from. A manoeuvre the
-        previous plan began towards the same target keeps its end time and its lateral acceleration
-        (stitching): restarted from rest every cycle, a lane change would creep, and ego would come up
-        beside what it passes barely moved over."""
+        """Over how many metres each lateral manoeuvre moves across (``lane_change_s`` at the present speed,
+        at least ``min_lane_change_m`` for a full lane), and the curvature d2d/ds2 to start from. A manoeuvre
+        the previous plan began towards the same target keeps its end and its curvature (stitching):
+        restarted from rest every cycle, a lane change would creep, and ego would come up beside what it
+        passes barely moved over."""
         config = self.config
-        durations = [
-            max(1.5, config.lane_change_s * min(abs(target - ego_d) / config.lane_width, 1.0)) for target in targets
-        ]
-        if stamp_s is None or self._last_plan is None or not 0.0 <= stamp_s - self._last_plan[0] <= 0.5:
-            return durations, 0.0
-        last_stamp, last = self._last_plan
-        elapsed = stamp_s - last_stamp
-        remaining = last.lateral_end_t - elapsed
-        if last.d is None or remaining <= 0.0:
-            return durations, 0.0
-        for index, target in enumerate(targets):
-            if abs(target - last.lateral_target) < 1e-6:
-                durations[index] = max(remaining, 1.0)
-        accel = np.gradient(np.gradient(last.d, config.dt), config.dt)
-        return durations, float(np.interp(elapsed, last.t, accel))
+        spans = []
+        for target in targets:
+            share = min(abs(target - ego_d) / config.lane_width, 1.0)
+            duration = max(1.5, config.lane_change_s * share)
+            spans.append(max(ego.v * duration, config.min_lane_change_m * max(share, 0.25)))
+        if stamp_s is None or self._last_lateral is None or self._last_plan is None:
+            return spans, 0.0
+        if not 0.0 <= stamp_s - self._last_plan[0] <= 0.5:
+            return spans, 0.0
+        target, manoeuvre, start_s = self._last_lateral
+        travelled = ego_s - start_s
+        remaining = float(manoeuvre.spans[0]) - travelled
+        if travelled < -0.5 or remaining <= 0.5:
+            return spans, 0.0
+        for index, candidate in enumerate(targets):
+            if abs(candidate - target) < 1e-6:
+                spans[index] = max(remaining, 3.0)
+        return spans, float(manoeuvre.at(np.array([travelled]), derivative=2)[0])
 
     def _track_stationary(self, users: list[RoadUser], stamp_s: float | None) -> None:
         if stamp_s is None:

@@ -1,35 +1,59 @@
-"""Motion profiles over the planning horizon: lateral offsets (quintic) and speeds (jerk-limited).
+"""Motion profiles over the planning horizon: lateral offsets (quintic, over distance) and speeds (jerk-limited).
 
 Every function works on many candidates at once (rows) over the same time grid (columns).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import NDArray
 
 
-def quintic_lateral(
-    d0: float,
-    d0_rate: float,
-    targets: NDArray[np.floating],
-    durations: NDArray[np.floating],
-    times: NDArray,
-    d0_accel: float = 0.0,
-) -> NDArray[np.float64]:
-    """d(t) (C, K) moving from (d0, d0_rate, d0_accel) to (target, 0, 0) in ``duration`` s, then holding:
-    the minimum-jerk lateral manoeuvre of Frenet planners (Werling et al., 2010)."""
-    targets = np.asarray(targets, dtype=np.float64)[:, None]
-    durations = np.maximum(np.asarray(durations, dtype=np.float64), 0.5)[:, None]
-    tau = np.clip(times[None, :] / durations, 0.0, 1.0)
-    # d(tau) = d0 + v0 tau + a0/2 tau^2 + c3 tau^3 + c4 tau^4 + c5 tau^5 on normalised time (v0 = rate x T,
-    # a0 = accel x T^2); c3..c5 from d(1) = target, d'(1) = 0, d''(1) = 0.
-    v0, a0 = d0_rate * durations, d0_accel * durations**2
-    rhs = np.concatenate([targets - d0 - v0 - a0 / 2, -v0 - a0, -a0], axis=1)  # (C, 3)
-    system = np.array([[1.0, 1.0, 1.0], [3.0, 4.0, 5.0], [6.0, 12.0, 20.0]])
-    c3, c4, c5 = np.linalg.solve(system, rhs.T)  # each (C,)
-    c3, c4, c5 = c3[:, None], c4[:, None], c5[:, None]
-    return d0 + v0 * tau + a0 / 2 * tau**2 + c3 * tau**3 + c4 * tau**4 + c5 * tau**5
+@dataclass(frozen=True)
+class LateralManoeuvres:
+    """Minimum-jerk lateral moves (Werling et al., 2010) as functions of the distance travelled: from
+    (d0, d0', d0'') to (target, 0, 0) over ``spans`` metres, then holding. Over distance, not time: the path's
+    shape does not depend on the speed it is driven at, so a candidate that brakes to a stop mid-manoeuvre
+    stops part-way across, as a car does, instead of sliding sideways on the spot."""
+
+    coefficients: NDArray[np.float64]  # (C, 6): d on normalised distance, powers 0..5
+    spans: NDArray[np.float64]  # (C,) metres
+
+    @classmethod
+    def solve(
+        cls, d0: float, slope0: float, curvature0: float, targets: NDArray[np.floating], spans: NDArray[np.floating]
+    ) -> LateralManoeuvres:
+        """``slope0`` = dd/ds and ``curvature0`` = d2d/ds2 where ego is now."""
+        targets = np.asarray(targets, dtype=np.float64)
+        spans = np.maximum(np.asarray(spans, dtype=np.float64), 0.5)
+        # d(u) = d0 + v0 u + a0/2 u^2 + c3 u^3 + c4 u^4 + c5 u^5 on u = s / span (v0 = slope x span, a0 =
+        # curvature x span^2); c3..c5 from d(1) = target, d'(1) = 0, d''(1) = 0.
+        v0, a0 = slope0 * spans, curvature0 * spans**2
+        rhs = np.stack([targets - d0 - v0 - a0 / 2, -v0 - a0, -a0])  # (3, C)
+        c3, c4, c5 = np.linalg.solve(np.array([[1.0, 1.0, 1.0], [3.0, 4.0, 5.0], [6.0, 12.0, 20.0]]), rhs)
+        coefficients = np.stack([np.full_like(v0, d0), v0, a0 / 2, c3, c4, c5], axis=1)
+        return cls(coefficients, spans)
+
+    def take(self, rows: NDArray[np.intp]) -> LateralManoeuvres:
+        return LateralManoeuvres(self.coefficients[rows], self.spans[rows])
+
+    def at(self, distance: NDArray[np.floating], derivative: int = 0) -> NDArray[np.float64]:
+        """d (or its ``derivative``-th derivative along the way) at ``distance`` (C, ...) metres travelled."""
+        distance = np.asarray(distance, dtype=np.float64)
+        extra = (1,) * (distance.ndim - 1)
+        spans = self.spans.reshape(-1, *extra)
+        u = np.clip(distance / spans, 0.0, 1.0)
+        coefficients = self.coefficients
+        for _ in range(derivative):
+            coefficients = coefficients[:, 1:] * np.arange(1, coefficients.shape[1])
+        value = np.zeros(np.broadcast_shapes(distance.shape, spans.shape))
+        for power in range(coefficients.shape[1] - 1, -1, -1):  # Horner
+            value = value * u + coefficients[:, power].reshape(-1, *extra)
+        if derivative:
+            value = np.where(distance / spans >= 1.0, 0.0, value / spans**derivative)  # holding beyond the end
+        return value
 
 
 def integrate_speed(
