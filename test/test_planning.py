@@ -221,6 +221,15 @@ def test_occupancy_grid_cells() -> None:
         ]
         == UNKNOWN
     )  # a tracked car is checked through its predicted paths, not the grid
+    # Unlabelled returns on a tracked box (the car where the camera does not see it) belong to the track;
+    # a metre beside the box they are an obstacle of their own.
+    on_box, beside = np.array([[8.5, 0.5, 1.0]] * 2), np.array([[8.5, 1.9, 1.0]] * 2)
+    boxed = build_grid(
+        np.vstack([on_box, beside]), np.full(4, 255), ground_z=0.0, centre=np.zeros(2),
+        tracked_boxes=[(7.0, 0.0, 0.0, 4.5, 1.8)],
+    )  # fmt: skip
+    assert boxed.cells[int((0.5 - boxed.origin[1]) / 0.25), int((8.5 - boxed.origin[0]) / 0.25)] == UNKNOWN
+    assert boxed.cells[int((1.9 - boxed.origin[1]) / 0.25), int((8.5 - boxed.origin[0]) / 0.25)] == OCCUPIED
     assert cell(-20.0, 10.0) == UNKNOWN
     assert cell(9.0, 0.0) == UNKNOWN  # one return is noise, not an obstacle
     assert grid.lookup_clearance(np.array([[5.0, 1.0]]))[0] == pytest.approx(1.0, abs=0.3)

@@ -63,7 +63,7 @@ class PlannerConfig:
     oncoming_side: str = "left"
     lane_evidence_s: float = 30.0  # how long a vehicle seen in a lane vouches for its direction
     lane_change_s: float = 3.0  # a full lane change at speed takes this long; at low speed, see below
-    min_lane_change_m: float = 12.0  # and never less distance than this (a car cannot step sideways)
+    min_lane_change_m: float = 20.0  # and never less distance than this (a car cannot step sideways)
     comfort_accel: float = 2.0
     comfort_decel: float = 3.0  # beyond it only in a declared emergency
     max_decel: float = 8.0
@@ -293,9 +293,11 @@ class Planner:
             speed = np.zeros(count)
             time_gap = np.full(count, config.time_gap)
             if obstacles:
-                d_ego = own.at(s[:, k - 1])  # (C,)
-                in_corridor = everywhere | (np.abs(obstacle_d[None, :, k - 1] - d_ego[:, None]) < reach)  # (C, O)
                 gaps = rear[None, :, k - 1] - (ego_s + s[:, k - 1, None] + front)  # (C, O)
+                # A lead is what will be in the corridor where ego's front reaches it: a car being passed
+                # stops being one once the path will have moved clear of it by then, not only once it has.
+                d_there = own.at(s[:, k - 1, None] + np.maximum(gaps, 0.0) + front)  # (C, O)
+                in_corridor = everywhere | (np.abs(obstacle_d[None, :, k - 1] - d_there) < reach)
                 valid = in_corridor & (gaps > -(half[None, :] + config.ego_length))
                 gaps = np.where(valid, gaps, np.inf)
                 nearest = np.argmin(gaps, axis=1)
@@ -440,7 +442,7 @@ class Planner:
             static[:, 0] = np.inf  # where ego is now is not a choice; a phantom there must not freeze it
             which = np.where(static < clearance, -2, which)
             clearance = np.minimum(clearance, static)
-        headway = self._headway_deficit(ego_s, s, v, d, obstacles)
+        headway = self._headway_deficit(ego_s, s, v, own, obstacles)
         # Standing still in our own lane is never the cause of a collision (a pedestrian passing close in
         # front of a stopped car must not turn every candidate into one); standing in another lane is.
         in_own_lane = np.abs(d) < config.lane_width / 2
@@ -454,9 +456,9 @@ class Planner:
             + (0.0 if blocker is not None else 2.0) * np.abs(np.array(targets))[lateral] / config.lane_width
             + 0.5 * np.abs(np.array(targets)[lateral] - ego_d) / config.lane_width
             + 0.3 * (np.array(targets)[lateral] < -0.5)  # overtake on the left when both are free
-            # Behind a blocker, staying in its lane gains as much over 5 s as pulling out slowly does, and
-            # nothing after: a blocked lane has no future.
-            + (3.0 if blocker is not None else 0.0) * (np.abs(np.array(targets)[lateral]) < config.lane_width / 2)
+            # Still behind a blocker in its lane at the horizon: as much gained over 5 s as pulling out slowly,
+            # and nothing after (a blocked lane has no future).
+            + 3.0 * self._stuck_behind(blocker, d[:, -1], front_s[:, -1])
             + 2.0 * np.sum(np.exp(-np.maximum(clearance, 0.0)), axis=1) * dt
             + 20.0 * np.maximum(-a.min(axis=1) - config.comfort_decel, 0.0)
             + 5.0 * headway
@@ -489,11 +491,22 @@ class Planner:
             self._last_lateral = (plan.lateral_target, manoeuvres.take(lateral[chosen : chosen + 1]), ego_s)
         return plan
 
+    def _stuck_behind(
+        self, blocker: _Obstacle | None, final_d: NDArray[np.float64], final_front_s: NDArray[np.float64]
+    ) -> NDArray[np.bool_]:
+        """(C,) which candidates end the horizon still behind ``blocker`` in its corridor."""
+        if blocker is None:
+            return np.zeros(len(final_d), dtype=bool)
+        reach = (self.config.ego_width + blocker.user.width) / 2 + blocker.margin
+        in_its_lane = np.abs(final_d - blocker.d[-1]) < reach
+        return in_its_lane & (final_front_s < blocker.s[-1] + blocker.user.length / 2)
+
     def _headway_deficit(
-        self, ego_s: float, s: NDArray, v: NDArray, d: NDArray, obstacles: list[_Obstacle]
+        self, ego_s: float, s: NDArray, v: NDArray, own: LateralManoeuvres, obstacles: list[_Obstacle]
     ) -> NDArray[np.float64]:
-        """(C,) how far each candidate closes in below the time gap on what is ahead in its corridor, as
-        the time-integrated shortfall relative to the wanted gap (0: never closer than wanted)."""
+        """(C,) how far each candidate closes in below the time gap on what is ahead in its corridor (where
+        ego's front will be across the road when it gets there), as the time-integrated shortfall relative
+        to the wanted gap (0: never closer than wanted)."""
         config = self.config
         front = ego_s + s + config.rear_axle_to_centre + config.ego_length / 2  # (C, K)
         wanted = config.standstill_gap + v * config.time_gap
@@ -503,7 +516,13 @@ class Planner:
                 continue
             half = obstacle.user.width / 2 if obstacle.user.is_pedestrian else obstacle.user.length / 2
             gap = obstacle.s[None, :] - half - front
-            ahead = self._in_corridor(d, obstacle) & (gap > -half - config.ego_length)
+            if obstacle.corridor:
+                in_corridor = np.ones(gap.shape, dtype=bool)
+            else:
+                reach = (config.ego_width + obstacle.user.width) / 2 + obstacle.margin
+                d_there = own.at(s + np.maximum(gap, 0.0) + config.rear_axle_to_centre + config.ego_length / 2)
+                in_corridor = np.abs(obstacle.d[None, :] - d_there) < reach
+            ahead = in_corridor & (gap > -half - config.ego_length)
             deficit = np.maximum(deficit, np.where(ahead, np.clip((wanted - gap) / wanted, 0.0, 1.0), 0.0))
         return deficit.sum(axis=1) * config.dt
 
