@@ -66,3 +66,34 @@ def test_points_no_camera_saw_complete_a_car_half_out_of_view() -> None:
     # Without the unseen half the box is fitted to the front half and grows forward, as before.
     painted_only = detect_objects(points, np.where(labels == UNKNOWN, 0, labels).astype(np.uint8), confidence)
     assert painted_only[0].centre[0] > 2.0 + 2.25 + 1.0
+
+
+def box_of(xs: tuple[float, float], ys: tuple[float, float], zs: tuple[float, float], step: float = 0.1) -> np.ndarray:
+    """Returns filling a box's surface-ish volume on a grid (enough for clustering)."""
+    grid = np.mgrid[xs[0] : xs[1] : step, ys[0] : ys[1] : step, zs[0] : zs[1] : step]
+    return grid.reshape(3, -1).T
+
+
+def test_a_few_vehicle_painted_points_on_a_cyclist_are_the_cyclist_not_a_ghost_truck() -> None:
+    """Segmentation paints part of a cyclist as truck: alone, those points made an 8 m truck riding along with
+    the cyclist. They join the cyclist's vote instead; a pedestrian beside a parked car stays a pedestrian."""
+    cyclist = box_of((20.0, 21.8), (-2.9, -2.6), (0.4, 1.8))
+    mispainted = cyclist[:, 2] > 1.5  # the rider's shoulders
+    car = car_surface(rear_x=30.0, centre_y=3.5)
+    walker = box_of((29.0, 29.5), (2.0, 2.4), (0.4, 1.8))  # just behind the car's right rear corner
+    road = ground(size=60.0)
+    points = np.vstack([cyclist, car, walker, road])
+    labels = np.concatenate(
+        [
+            np.where(mispainted, TRAIN_ID["truck"], TRAIN_ID["rider"]),
+            np.full(len(car), CAR),
+            np.full(len(walker), TRAIN_ID["person"]),
+            np.full(len(road), ROAD),
+        ]
+    ).astype(np.uint8)
+    confidence = np.full(len(points), 0.9, dtype=np.float32)
+    detections = detect_objects(points, labels, confidence)
+    kinds = sorted(detection.kind for detection in detections)
+    assert kinds == ["bicycle", "car", "pedestrian"], kinds
+    (bike,) = [detection for detection in detections if detection.kind == "bicycle"]
+    assert bike.size[0] < 2.5 and abs(bike.centre[1] + 2.75) < 0.3

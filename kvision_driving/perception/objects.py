@@ -38,6 +38,7 @@ CLUSTER_GROUPS = (
 # the part of a car or most of a truck beyond the camera's view, of a cyclist.
 UNSEEN_REACH = (5.0, 2.0)
 MAX_VEHICLE_HEIGHT = 4.0  # m above the ground: unseen points higher up are no road user's
+TOUCH = 0.3  # m on the ground (to the 0.5 m raster of _near_on_ground): a vehicle cluster about this close to a larger person or cyclist cluster is theirs
 
 
 @dataclass(frozen=True)
@@ -155,9 +156,10 @@ def detect_objects(
     index = np.concatenate([painted_index, unseen_index])
     index = index[voxel_representatives(xyz[index], voxel)]
     unseen_index = index[labels[index] == UNKNOWN]
-    detections: list[Detection] = []
+    clusters: list[list[NDArray[np.intp]]] = []  # per group: member indices of each cluster
     for (group, radius), reach in zip(CLUSTER_GROUPS, UNSEEN_REACH, strict=True):
         in_group = index[np.isin(labels[index], group)]
+        clusters.append([])
         if len(in_group) == 0:
             continue
         # DBSCAN links the unseen points to the painted ones they touch; clusters of unseen points alone are
@@ -166,11 +168,38 @@ def detect_objects(
         members = np.concatenate([in_group, nearby])
         cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[members]))
         cluster_ids = np.asarray(cloud.cluster_dbscan(eps=radius, min_points=3))
-        for cluster in range(int(cluster_ids.max()) + 1 if len(cluster_ids) else 0):
-            detection = _cluster_detection(xyz, labels, confidence, members[cluster_ids == cluster])
-            if detection is not None:
-                detections.append(detection)
-    return detections
+        clusters[-1] = [members[cluster_ids == cluster] for cluster in range(int(cluster_ids.max(initial=-1)) + 1)]
+    vehicles, people = _absorb_mispainted(xyz, labels, *clusters)
+    detections = [_cluster_detection(xyz, labels, confidence, members) for members in vehicles + people]
+    return [detection for detection in detections if detection is not None]
+
+
+def _absorb_mispainted(
+    xyz: NDArray, labels: NDArray, vehicles: list[NDArray[np.intp]], people: list[NDArray[np.intp]]
+) -> tuple[list[NDArray[np.intp]], list[NDArray[np.intp]]]:
+    """A few points of a cyclist or pedestrian painted as a vehicle cluster on their own, and grown to a
+    vehicle's prior size that became an 8 m ghost truck riding along with the cyclist (closed loop,
+    ``cyclist_and_signals``). A vehicle cluster with fewer painted points than a person or cyclist cluster
+    it touches (within ``TOUCH`` m) is that person's: its painted points join their vote. A person beside
+    a car keeps their own detection: the car's cluster is the larger."""
+    kept = []
+    people = list(people)
+    for members in vehicles:
+        painted = members[labels[members] != UNKNOWN]
+        host = None
+        for index, person in enumerate(people):
+            person_painted = person[labels[person] != UNKNOWN]
+            if (
+                len(person_painted) > len(painted)
+                and _near_on_ground(xyz[person_painted, :2], xyz[painted, :2], TOUCH).any()
+            ):
+                host = index
+                break
+        if host is None:
+            kept.append(members)
+        else:
+            people[host] = np.concatenate([people[host], painted])
+    return kept, people
 
 
 def _near_on_ground(seeds: NDArray, candidates: NDArray, reach: float, cell: float = 0.5) -> NDArray[np.bool_]:
