@@ -38,7 +38,9 @@ CLUSTER_GROUPS = (
 # the part of a car or most of a truck beyond the camera's view, of a cyclist.
 UNSEEN_REACH = (5.0, 2.0)
 MAX_VEHICLE_HEIGHT = 4.0  # m above the ground: unseen points higher up are no road user's
-TOUCH = 0.3  # m on the ground (to the 0.5 m raster of _near_on_ground): a vehicle cluster about this close to a larger person or cyclist cluster is theirs
+# m on the ground (to the 0.5 m raster of _near_on_ground): a vehicle cluster about this close to a larger
+# person or cyclist cluster is theirs.
+TOUCH = 0.3
 
 
 @dataclass(frozen=True)
