@@ -89,8 +89,8 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     # up, a loaded machine loses some 1.3 MB sweeps (the benchmark reports it; here the tool is tested).
     assert run["nodes"]["segmentation_node"]["inputs"] >= 60 and run["nodes"]["fusion_node"]["inputs"] >= 20, run
     # The warm-up replay (the bag's last 3 s, 60 frames) came first: counted from its end, the node's inputs
-    # are the measured replay's frames, as many as reached the benchmark's own subscriber, give or take a few.
-    assert run["warmup_s"] == 3.0 and run["nodes"]["segmentation_node"]["inputs"] <= run["camera_frames"] + 5, run
+    # are at most the 4 s bag's 80 frames (with the warm-up's, up to 140).
+    assert run["warmup_s"] == 3.0 and run["nodes"]["segmentation_node"]["inputs"] <= 4 * 20 + 1, run
     for node, figures in run["nodes"].items():
         assert figures["inputs"] > 0 and figures["rss_mb_max"] > 50 and figures["cpu_percent_mean"] > 0, (node, run)
         # A loaded machine may keep planning in its watchdog stop the whole 4 s (its stops are trajectories
