@@ -153,6 +153,20 @@ def test_a_slow_pass_from_close_behind_steers_round_without_swinging_onto_the_ke
     assert_collision_free(plan, [stopped])
 
 
+def test_from_a_stop_close_behind_a_pass_pulls_out_sharply() -> None:
+    # Stopped 7 m behind a car that has stood long enough: a gentle 20 m lane change would run into it,
+    # so the pass pulls out over 10 m (it waited behind until the time limit without this).
+    stopped = road_user("stopped", "car", 75.0, LANE_Y, 0.0, 0.0, action="stopped")
+    ahead_on_the_right = road_user("ahead", "car", 150.0, LANE_Y - 3.5, 0.0, 12.0)  # the right lane runs our way
+    ego = EgoState(75.0 - 2.25 - 7.0 - REAR_AXLE_TO_CENTRE - EGO_LENGTH / 2, LANE_Y, 0.0, 0.0)
+    planner = Planner(ROUTE, PlannerConfig(pass_left=False))
+    planner.plan(ego, [stopped, ahead_on_the_right], stamp_s=100.0)
+    plan = planner.plan(ego, [stopped, ahead_on_the_right], stamp_s=100.0 + PlannerConfig().pass_after_s)
+    assert plan.behaviour is Behaviour.PASS_BLOCKED_LANE, plan.reason
+    assert plan.xy[-1, 0] > 75.0 and plan.xy[-1, 1] == pytest.approx(LANE_Y - 3.5, abs=0.3)  # past it, over
+    assert_collision_free(plan, [stopped, ahead_on_the_right])
+
+
 def test_a_stopped_car_without_hazards_is_passed_only_after_standing_a_while() -> None:
     planner = Planner(ROUTE)
     stopped = road_user("stopped", "car", 75.0, LANE_Y, 0.0, 0.0, action="stopped")

@@ -64,6 +64,7 @@ class PlannerConfig:
     lane_evidence_s: float = 30.0  # how long a vehicle seen in a lane vouches for its direction
     lane_change_s: float = 3.0  # a full lane change at speed takes this long; at low speed, see below
     min_lane_change_m: float = 20.0  # and never less distance than this (a car cannot step sideways)
+    tight_lane_change_m: float = 10.0  # a pass may also pull out this sharply: from a stop close behind
     comfort_accel: float = 2.0
     comfort_decel: float = 3.0  # beyond it only in a declared emergency
     max_decel: float = 8.0
@@ -419,7 +420,7 @@ class Planner:
         blocker = self._blocker(ego_s, obstacles, stamp_s)
         targets = self._lateral_targets(ego_d, blocker, self._observe_lanes(users, stamp_s))
         heading_error = float(np.angle(np.exp(1j * (ego.yaw - self.frame.heading_at(ego_s)))))
-        spans, curvature = self._lateral_spans(ego, ego_s, ego_d, targets, stamp_s)
+        targets, spans, tight, curvature = self._lateral_options(ego, ego_s, ego_d, targets, stamp_s)
         slope = float(np.tan(np.clip(heading_error, -1.2, 1.2)))
         manoeuvres = LateralManoeuvres.solve(ego_d, slope, curvature, np.array(targets), np.array(spans))
         idm = self._idm_profiles(ego, ego_s, manoeuvres, obstacles)
@@ -456,6 +457,7 @@ class Planner:
             + (0.0 if blocker is not None else 2.0) * np.abs(np.array(targets))[lateral] / config.lane_width
             + 0.5 * np.abs(np.array(targets)[lateral] - ego_d) / config.lane_width
             + 0.3 * (np.array(targets)[lateral] < -0.5)  # overtake on the left when both are free
+            + 1.0 * np.array(tight)[lateral]  # the sharp pull-out only when the gentle one is not free
             # Still behind a blocker in its lane at the horizon: as much gained over 5 s as pulling out slowly,
             # and nothing after (a blocked lane has no future).
             + 3.0 * self._stuck_behind(blocker, d[:, -1], front_s[:, -1])
@@ -542,33 +544,44 @@ class Planner:
         last_stamp, last = self._last_plan
         return float(np.interp(stamp_s - last_stamp, last.t, last.a))
 
-    def _lateral_spans(
+    def _lateral_options(
         self, ego: EgoState, ego_s: float, ego_d: float, targets: list[float], stamp_s: float | None
-    ) -> tuple[list[float], float]:
-        """Over how many metres each lateral manoeuvre moves across (``lane_change_s`` at the present speed,
-        at least ``min_lane_change_m`` for a full lane), and the curvature d2d/ds2 to start from. A manoeuvre
-        the previous plan began towards the same target keeps its end and its curvature (stitching):
-        restarted from rest every cycle, a lane change would creep, and ego would come up beside what it
-        passes barely moved over."""
+    ) -> tuple[list[float], list[float], list[bool], float]:
+        """The lateral manoeuvres to try: (target, span in metres, whether it is the sharp variant) for each,
+        and the curvature d2d/ds2 to start from. A full lane change spans what ``lane_change_s`` covers at
+        the present speed, at least ``min_lane_change_m``; a pass may also pull out over
+        ``tight_lane_change_m`` (from a stop close behind the blocker, the gentle one runs into it). A
+        manoeuvre the previous plan began towards the same target keeps its end and its curvature
+        (stitching): restarted from rest every cycle, a lane change would creep, and ego would come up
+        beside what it passes barely moved over."""
         config = self.config
-        spans = []
+        stitched = self._stitched_lateral(ego_s, stamp_s)
+        options: list[tuple[float, float, bool]] = []
         for target in targets:
             share = min(abs(target - ego_d) / config.lane_width, 1.0)
-            duration = max(1.5, config.lane_change_s * share)
-            spans.append(max(ego.v * duration, config.min_lane_change_m * max(share, 0.25)))
+            if stitched is not None and abs(target - stitched[0]) < 1e-6:
+                options.append((target, stitched[1], False))
+                continue
+            gentle = max(ego.v * max(1.5, config.lane_change_s * share), config.min_lane_change_m * max(share, 0.25))
+            options.append((target, gentle, False))
+            sharp = config.tight_lane_change_m * share
+            if share > 0.5 and sharp < gentle:
+                options.append((target, sharp, True))
+        curvature = stitched[2] if stitched is not None else 0.0
+        return [o[0] for o in options], [o[1] for o in options], [o[2] for o in options], curvature
+
+    def _stitched_lateral(self, ego_s: float, stamp_s: float | None) -> tuple[float, float, float] | None:
+        """(target, remaining span, curvature now) of the previous plan's lateral manoeuvre, if it goes on."""
         if stamp_s is None or self._last_lateral is None or self._last_plan is None:
-            return spans, 0.0
+            return None
         if not 0.0 <= stamp_s - self._last_plan[0] <= 0.5:
-            return spans, 0.0
+            return None
         target, manoeuvre, start_s = self._last_lateral
         travelled = ego_s - start_s
         remaining = float(manoeuvre.spans[0]) - travelled
         if travelled < -0.5 or remaining <= 0.5:
-            return spans, 0.0
-        for index, candidate in enumerate(targets):
-            if abs(candidate - target) < 1e-6:
-                spans[index] = max(remaining, 3.0)
-        return spans, float(manoeuvre.at(np.array([travelled]), derivative=2)[0])
+            return None
+        return target, max(remaining, 3.0), float(manoeuvre.at(np.array([travelled]), derivative=2)[0])
 
     def _track_stationary(self, users: list[RoadUser], stamp_s: float | None) -> None:
         if stamp_s is None:
