@@ -7,8 +7,9 @@ One cycle, top to bottom:
    (a crossing pedestrian or a vehicle signalling into our lane constrains us before its predicted
    path says so; a braking lead gets a longer time gap).
 2. Lateral targets: the lane centre, where ego is now, and when a stationary object blocks our lane,
-   the adjacent lanes (pass).
-3. Speed profiles per lateral target: IDM against the leads in that corridor over time, a more
+   the adjacent lanes it may pass through (not the oncoming one); each reached by a minimum-jerk
+   manoeuvre over the distance travelled (a path, whatever the speed along it).
+3. Speed profiles per lateral manoeuvre: IDM against the leads in that corridor over time, a more
    cautious IDM, cruise, and stops of increasing firmness; jerk- and acceleration-limited.
 4. Every candidate is swept against every hypothesis (time-aligned, with margins) and the grid;
    collision-free ones are ranked by cost (safety, progress, comfort, lane centring); if none is free,
