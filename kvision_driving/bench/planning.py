@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from kvision_driving.core.collector import freeze_startup_objects
 from kvision_driving.core.geometry import transform_points
 from kvision_driving.planning.occupancy import OccupancyGrid, build_grid
 from kvision_driving.planning.planner import Planner
@@ -57,6 +58,7 @@ def simulator_grid() -> OccupancyGrid:
 def run(objects: tuple[int, ...] = (0, 10, 20, 40), cycles: int = 100) -> dict[str, Any]:
     route = np.stack([np.arange(-40.0, 400.0), np.full(440, -1.75)], axis=1)
     grid = simulator_grid()
+    freeze_startup_objects()  # as planning_node does after construction: no full collection mid-cycle
     results = []
     for count in objects:
         planner = Planner(route)
