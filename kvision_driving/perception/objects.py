@@ -186,11 +186,11 @@ def _absorb_mispainted(
     a car keeps their own detection: the car's cluster is the larger."""
     kept = []
     people = list(people)
+    people_painted = [person[labels[person] != UNKNOWN] for person in people]  # once, not per vehicle
     for members in vehicles:
         painted = members[labels[members] != UNKNOWN]
         host = None
-        for index, person in enumerate(people):
-            person_painted = person[labels[person] != UNKNOWN]
+        for index, person_painted in enumerate(people_painted):
             if (
                 len(person_painted) > len(painted)
                 and _near_on_ground(xyz[person_painted, :2], xyz[painted, :2], TOUCH).any()
@@ -201,6 +201,7 @@ def _absorb_mispainted(
             kept.append(members)
         else:
             people[host] = np.concatenate([people[host], painted])
+            people_painted[host] = np.concatenate([people_painted[host], painted])
     return kept, people
 
 

@@ -256,9 +256,12 @@ class Planner:
     def _in_corridor(self, d_ego: NDArray, obstacle: _Obstacle) -> NDArray[np.bool_]:
         """(C, K): where the obstacle overlaps the corridor of each lateral profile."""
         if obstacle.corridor:
-            return np.ones(d_ego.shape, dtype=bool)
-        half = (self.config.ego_width + obstacle.user.width) / 2 + obstacle.margin
-        return np.abs(obstacle.d[None, :] - d_ego) < half
+            return np.ones(np.broadcast_shapes(d_ego.shape, obstacle.d.shape), dtype=bool)
+        return np.abs(obstacle.d[None, :] - d_ego) < self._reach(obstacle)
+
+    def _reach(self, obstacle: _Obstacle) -> float:
+        """How close across the road ego's centre line may come to the obstacle's before they overlap."""
+        return (self.config.ego_width + obstacle.user.width) / 2 + obstacle.margin
 
     def _idm_profiles(
         self, ego: EgoState, ego_s: float, manoeuvres: LateralManoeuvres, obstacles: list[_Obstacle]
@@ -276,7 +279,7 @@ class Planner:
         own = manoeuvres.take(lateral_index)
         if obstacles:
             obstacle_d = np.stack([o.d for o in obstacles])  # (O, K)
-            reach = np.array([(config.ego_width + o.user.width) / 2 + o.margin for o in obstacles])
+            reach = np.array([self._reach(o) for o in obstacles])
             everywhere = np.array([o.corridor for o in obstacles])
             half = np.array([o.user.width / 2 if o.user.is_pedestrian else o.user.length / 2 for o in obstacles])
             rear = np.stack([o.s for o in obstacles]) - half[:, None]  # (O, K)
@@ -500,8 +503,7 @@ class Planner:
         """(C,) which candidates end the horizon still behind ``blocker`` in its corridor."""
         if blocker is None:
             return np.zeros(len(final_d), dtype=bool)
-        reach = (self.config.ego_width + blocker.user.width) / 2 + blocker.margin
-        in_its_lane = np.abs(final_d - blocker.d[-1]) < reach
+        in_its_lane = np.abs(final_d - blocker.d[-1]) < self._reach(blocker)
         return in_its_lane & (final_front_s < blocker.s[-1] + blocker.user.length / 2)
 
     def _headway_deficit(
@@ -519,13 +521,8 @@ class Planner:
                 continue
             half = obstacle.user.width / 2 if obstacle.user.is_pedestrian else obstacle.user.length / 2
             gap = obstacle.s[None, :] - half - front
-            if obstacle.corridor:
-                in_corridor = np.ones(gap.shape, dtype=bool)
-            else:
-                reach = (config.ego_width + obstacle.user.width) / 2 + obstacle.margin
-                d_there = own.at(s + np.maximum(gap, 0.0) + config.rear_axle_to_centre + config.ego_length / 2)
-                in_corridor = np.abs(obstacle.d[None, :] - d_there) < reach
-            ahead = in_corridor & (gap > -half - config.ego_length)
+            d_there = own.at(s + np.maximum(gap, 0.0) + config.rear_axle_to_centre + config.ego_length / 2)
+            ahead = self._in_corridor(d_there, obstacle) & (gap > -half - config.ego_length)
             deficit = np.maximum(deficit, np.where(ahead, np.clip((wanted - gap) / wanted, 0.0, 1.0), 0.0))
         return deficit.sum(axis=1) * config.dt
 
