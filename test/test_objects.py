@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kvision_driving.core.labels import TRAIN_ID
-from kvision_driving.perception.objects import detect_objects, fit_box
+from kvision_driving.perception.objects import detect_objects, fit_box, fit_rectangle
 from kvision_driving.perception.painting import UNKNOWN
 
 CAR = TRAIN_ID["car"]
@@ -97,3 +97,42 @@ def test_a_few_vehicle_painted_points_on_a_cyclist_are_the_cyclist_not_a_ghost_t
     assert kinds == ["bicycle", "car", "pedestrian"], kinds
     (bike,) = [detection for detection in detections if detection.kind == "bicycle"]
     assert bike.size[0] < 2.5 and abs(bike.centre[1] + 2.75) < 0.3
+
+
+@pytest.mark.parametrize("turn_deg", [0.0, 30.0, 75.0])
+def test_an_l_of_points_gets_the_rectangle_of_its_legs_not_of_its_diagonal(turn_deg: float) -> None:
+    """A truck's front (2.4 m) and a few columns of its side (to 6.5 m): the minimum-area rectangle of that
+    right triangle is as small along the diagonal as along the legs, and cv2.minAreaRect took the diagonal."""
+    front = np.array([(0.0, y) for y in np.arange(0.0, 2.41, 0.1)])
+    side = np.array([(x, 0.0) for x in (1.3, 3.7, 6.5)])
+    turn = np.deg2rad(turn_deg)
+    rotation = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    points = np.vstack([front, side]) @ rotation.T + (20.0, 5.0)
+    centre, sides, axis = fit_rectangle(points)
+    along_legs = np.abs(np.cos(2 * (axis - turn)))  # 1 when the sides run along the legs (mod 90 degrees)
+    assert along_legs > np.cos(np.deg2rad(4.0))
+    assert sorted(sides) == pytest.approx([2.4, 6.5], abs=0.1)
+    assert centre == pytest.approx(rotation @ (3.25, 1.2) + (20.0, 5.0), abs=0.1)
+
+
+def test_columns_of_a_truck_seen_past_a_car_are_that_truck_not_ghost_trucks_in_our_lane() -> None:
+    """An oncoming truck passing a car stopped ahead of ego: the lidar sees the truck's front, and its side
+    only in single columns through gaps past the car. Each column, completed to a truck's size along the
+    line of sight, was an 8 m ghost truck between the car and the truck, across ego's lane (closed loop,
+    ``lead_vehicle_braking``). The columns join the truck, whose box then sits where it is."""
+    truck_front = box_of((27.8, 27.95), (2.3, 4.75), (0.4, 3.0))  # truck: x 27.8..35.8, y 2.25..4.75
+    columns = np.vstack([box_of((x, x + 0.05), (2.25, 2.3), (0.4, 3.0)) for x in (29.1, 31.5)])
+    car = car_surface(rear_x=28.2, centre_y=0.0)  # in our lane, its left side 1.3 m from the truck's right
+    road = ground(size=60.0)
+    points = np.vstack([truck_front, columns, car, road])
+    labels = np.concatenate(
+        [np.full(len(truck_front) + len(columns), TRAIN_ID["truck"]), np.full(len(car), CAR), np.full(len(road), ROAD)]
+    ).astype(np.uint8)
+    confidence = np.full(len(points), 0.9, dtype=np.float32)
+    detections = detect_objects(points, labels, confidence)
+    assert sorted(detection.kind for detection in detections) == ["car", "truck"]
+    (truck,) = [detection for detection in detections if detection.kind == "truck"]
+    assert truck.centre[1] == pytest.approx(3.5, abs=0.15) and abs(np.sin(truck.yaw)) < 0.05
+    assert truck.centre[1] - truck.size[1] / 2 > 2.0  # clear of our lane
+    (car_box,) = [detection for detection in detections if detection.kind == "car"]
+    assert abs(car_box.centre[1]) < 0.15

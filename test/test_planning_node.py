@@ -211,3 +211,81 @@ def test_on_a_vehicle_planning_follows_new_objects_not_odometry(ros_graph, probe
     time.sleep(1.0)  # anything more would arrive now
     assert len(trajectories) == len(objects_at), [stamp_to_ns(t.header.stamp) for t in trajectories]
     assert ros_graph.alive("planning"), ros_graph.log("planning")
+
+
+def test_a_planner_failure_stops_the_vehicle_and_the_node_lives_on(ros_graph, probe) -> None:
+    """planning_node as a real node in this process, so its planner can be made to raise: while it does, the
+    node publishes a controlled stop and reports ERROR (it used to die: an exception in a subscription
+    callback ends rclpy's spin); once the planner works again, plans resume. Wall clock (no sim time)."""
+    from rclpy.parameter import Parameter
+
+    from kvision_driving.nodes.planning_node import PlanningNode
+
+    trajectories = probe.subscribe(PathMsg, "/planning/trajectory", qos_by_name("reliable", depth=500))
+    diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable", depth=100))
+    overrides = {"points_topic": "", "labels_topic": "", "actions_topic": "", "monitored_nodes": [""]}
+    node = PlanningNode(
+        context=probe.context,
+        parameter_overrides=[Parameter(name, value=value) for name, value in overrides.items()],
+    )
+    probe.executor.add_node(node)
+    try:
+        route, objects, odometry = input_publishers(probe)
+        straight = PathMsg()
+        straight.header.frame_id = "map"
+        for x in range(0, 400, 2):
+            pose = PoseStamped()
+            pose.pose.position.x, pose.pose.orientation.w = float(x), 1.0
+            straight.poses.append(pose)
+        probe.wait_for_subscribers("/planning/route", 1, 10)
+        route.publish(straight)
+        probe.wait_for(lambda: node.planner is not None, 10, "the route")
+
+        def drive(seconds: float) -> list[PathMsg]:
+            """Inputs at 20 Hz, ego at 8 m/s; the trajectories planned meanwhile."""
+            first = len(trajectories)
+            for _ in range(round(seconds * 20)):
+                stamp = probe.node.get_clock().now().to_msg()
+                message = Odometry()
+                message.header.frame_id, message.header.stamp, message.child_frame_id = "map", stamp, "base_link"
+                message.pose.pose.position.x, message.pose.pose.orientation.w = 20.0, 1.0
+                message.twist.twist.linear.x = 8.0
+                odometry.publish(message)
+                empty = PredictedObjects()
+                empty.header.frame_id, empty.header.stamp = "map", stamp
+                objects.publish(empty)
+                time.sleep(0.05)
+            time.sleep(0.3)
+            return trajectories[first:]
+
+        def planning_status() -> tuple[int, str]:
+            for array in reversed(diagnostics):
+                for status in array.status:
+                    if status.name == "kvision: planning_node":
+                        return status.level[0] if isinstance(status.level, bytes) else status.level, status.message
+            return -1, ""
+
+        def travelled(path: PathMsg) -> float:
+            return path.poses[-1].pose.position.x - path.poses[0].pose.position.x
+
+        cruising = drive(1.5)
+        assert cruising and travelled(cruising[-1]) > 30.0, "an empty road is driven at speed"
+        working = node.planner.plan
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("injected planner bug")
+
+        node.planner.plan = broken  # type: ignore[method-assign]
+        stopping = drive(1.5)
+        # From 8 m/s at the comfort 3 m/s2 a stop covers about 11 m (plus its jerk-limited onset); 5 s of
+        # cruising, 40. The first may still be planned with the working planner's last inputs.
+        assert stopping and all(travelled(path) < 20.0 for path in stopping[2:]), [travelled(p) for p in stopping]
+        probe.wait_for(lambda: "planner failed" in planning_status()[1], 5, "the failure on /diagnostics")
+        assert planning_status()[0] == 2 and "injected planner bug" in planning_status()[1]
+        node.planner.plan = working  # type: ignore[method-assign]
+        resumed = drive(1.5)
+        assert resumed and travelled(resumed[-1]) > 30.0
+        probe.wait_for(lambda: planning_status()[0] == 0, 5, "planning OK again")
+    finally:
+        probe.executor.remove_node(node)
+        node.destroy_node()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 
 import numpy as np
 from autoware_perception_msgs.msg import PredictedObjects
@@ -112,8 +113,8 @@ PARAMS = (
 
 
 class PlanningNode(KvisionNode):
-    def __init__(self) -> None:
-        super().__init__("planning_node", PARAMS)
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("planning_node", PARAMS, **kwargs)
         params = self.params
         self.config = PlannerConfig(
             cruise_speed=float(params["cruise_speed"]),
@@ -148,6 +149,7 @@ class PlanningNode(KvisionNode):
         self.poses = PoseHistory()
         self.tf = StaticTransformListener(self, on_reject=self.reject)
         self.stopping = False
+        self.behaviour: Behaviour | None = None  # of the last plan, to log transitions
         self.ego_z = 0.0
         reliable = qos_by_name("reliable")
         self.trajectory_pub = self.create_publisher(Path, "/planning/trajectory", reliable)
@@ -297,18 +299,40 @@ class PlanningNode(KvisionNode):
             self.planned_stamp_ns, self.planned_users_stamp_ns, self.planned_at_s = stamp_ns, self.users_stamp_ns, now_s
             self.windows.take(stamp_ns)
         started = time.perf_counter()
-        plan = planner.plan(ego, users, grid, stamp_s=stamp_ns * 1e-9)
+        try:
+            plan = planner.plan(ego, users, grid, stamp_s=stamp_ns * 1e-9)
+        except Exception as error:  # noqa: BLE001 - a planner bug must stop the vehicle, not kill the node
+            self.on_planner_failure(planner, ego, stamp_ns, error)
+            return
         self.publish_plan(plan, stamp_ns, ego)
         elapsed_ms = (time.perf_counter() - started) * 1e3
         self.health.on_processed(elapsed_ms, self.now_s())
         if self.stopping:
             self.get_logger().info("inputs recovered: planning resumed")
             self.stopping = False
+        if plan.behaviour is not self.behaviour:  # transitions only: a vehicle's log reads as the drive's story
+            transition = f"{plan.behaviour.value} at {stamp_ns * 1e-9:.2f} s: {plan.reason}"
+            if plan.behaviour is Behaviour.EMERGENCY_STOP:  # one severity per call site (rclpy)
+                self.get_logger().warning(transition)
+            else:
+                self.get_logger().info(transition)
+            self.behaviour = plan.behaviour
         level = WARN if plan.behaviour is Behaviour.EMERGENCY_STOP else OK
         self.health.set_state(level, f"{plan.behaviour.value}: {plan.reason}")
         self.health.set_value("behaviour", plan.behaviour.value)
         self.health.set_value("objects", len(users))
         self.health.set_value("collision_free_candidates", f"{plan.collision_free}/{plan.candidates}")
+
+    def on_planner_failure(self, planner: Planner, ego: EgoState, stamp_ns: int, error: Exception) -> None:
+        """The planner raised: stop in lane (the watchdog's stop, which does not search) and report ERROR;
+        the next plan that succeeds clears it."""
+        reason = f"planner failed: {type(error).__name__}: {error}"[:200]
+        self.get_logger().error(reason, throttle_duration_sec=float(self.params["log_throttle_s"]))
+        self.get_logger().debug(traceback.format_exc())
+        self.health.set_state(ERROR, reason)
+        self.health.set_value("behaviour", Behaviour.SAFE_STOP.value)
+        self.behaviour = Behaviour.SAFE_STOP
+        self.publish_plan(planner.stop_plan(ego, reason), stamp_ns, ego)
 
     def _plan_due(self, now_s: float, sync_s: float) -> bool:
         """Whether the newest odometry should get a plan now (called with the lock held)."""
@@ -337,6 +361,7 @@ class PlanningNode(KvisionNode):
             self.stopping = True
         self.health.set_state(ERROR, f"safe stop: {reason}")
         self.health.set_value("behaviour", Behaviour.SAFE_STOP.value)
+        self.behaviour = Behaviour.SAFE_STOP
         self.publish_plan(planner.stop_plan(ego, reason), stamp_ns, ego)
 
     def publish_plan(self, plan: Plan, stamp_ns: int, ego: EgoState) -> None:

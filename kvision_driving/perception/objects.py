@@ -41,6 +41,10 @@ MAX_VEHICLE_HEIGHT = 4.0  # m above the ground: unseen points higher up are no r
 # m on the ground (to the 0.5 m raster of _near_on_ground): a vehicle cluster about this close to a larger
 # person or cyclist cluster is theirs.
 TOUCH = 0.3
+# m: a vehicle cluster whose footprint is no longer than this either way is a sliver, one column of lidar
+# points (the side of a vehicle seen through a gap past an occluder), and has no shape of its own.
+SLIVER = 0.4
+FITS_PRIOR = 0.5  # m a sliver and the vehicle it joins may exceed that vehicle's prior footprint
 
 
 @dataclass(frozen=True)
@@ -72,16 +76,39 @@ def height_above(points: NDArray[np.floating], plane: NDArray[np.float64]) -> ND
     return points @ plane[:3] + plane[3]
 
 
+def fit_rectangle(xy: NDArray[np.floating], step_deg: float = 1.0) -> tuple[NDArray, tuple[float, float], float]:
+    """The rectangle whose edges the points hug (L-shape fitting by the closeness criterion, Zhang et al.,
+    "Efficient L-Shape Fitting for Vehicle Detection Using Laser Scanners", 2017): (centre, (side a, side b),
+    direction of side a in radians). A lidar sees one or two faces of a vehicle; the minimum-area rectangle
+    of an L of points (a truck's front and a few columns of its side) is as small along the L's diagonal as
+    along its legs, and cv2.minAreaRect took the diagonal: the box turned across the lane."""
+    points = np.asarray(xy, dtype=np.float64)
+    points = points - points.mean(axis=0)
+    angles = np.deg2rad(np.arange(0.0, 90.0, step_deg))
+    axes = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (A, 2): side a; side b is square to it
+    along = axes @ points.T  # (A, N)
+    across = np.stack([-axes[:, 1], axes[:, 0]], axis=1) @ points.T
+    to_edge_a = np.minimum(along.max(axis=1, keepdims=True) - along, along - along.min(axis=1, keepdims=True))
+    to_edge_b = np.minimum(across.max(axis=1, keepdims=True) - across, across - across.min(axis=1, keepdims=True))
+    closeness = (1.0 / np.maximum(np.minimum(to_edge_a, to_edge_b), 0.05)).sum(axis=1)
+    best = int(np.argmax(closeness))
+    low_a, high_a = along[best].min(), along[best].max()
+    low_b, high_b = across[best].min(), across[best].max()
+    axis_a, axis_b = axes[best], np.array([-axes[best, 1], axes[best, 0]])
+    centre = np.asarray(xy, dtype=np.float64).mean(axis=0)
+    centre = centre + axis_a * (low_a + high_a) / 2 + axis_b * (low_b + high_b) / 2
+    return centre, (float(high_a - low_a), float(high_b - low_b)), float(angles[best])
+
+
 def fit_box(xyz: NDArray[np.floating], kind: str, prior: tuple[float, float, float]) -> tuple[NDArray, float, tuple]:
-    """Minimum-area rectangle on the ground plane, height from the points.
+    """Rectangle on the ground plane (:func:`fit_rectangle`), height from the points.
 
     A lidar sees only the near faces of a vehicle. When the visible extent is no more than a vehicle's
     width, the shape cannot tell which way the vehicle points (the back alone, or the back and the
     near edge of the roof, are about square); seen so little, a vehicle is seen end on, so it points
     along the line of sight. The box is then completed to the prior size, growing away from the sensor.
     """
-    rect_centre, (side_a, side_b), angle = cv2.minAreaRect(xyz[:, :2].astype(np.float32))
-    axis_a = np.deg2rad(angle)  # direction of side_a
+    rect_centre, (side_a, side_b), axis_a = fit_rectangle(xyz[:, :2])
     long_side, short_side = max(side_a, side_b), min(side_a, side_b)
     heading = axis_a if side_a >= side_b else axis_a + np.pi / 2
     if kind in VEHICLE_KINDS and long_side < 0.7 * prior[0] and long_side <= prior[1] + 0.6:
@@ -172,6 +199,7 @@ def detect_objects(
         cluster_ids = np.asarray(cloud.cluster_dbscan(eps=radius, min_points=3))
         clusters[-1] = [members[cluster_ids == cluster] for cluster in range(int(cluster_ids.max(initial=-1)) + 1)]
     vehicles, people = _absorb_mispainted(xyz, labels, *clusters)
+    vehicles = _join_slivers(xyz, labels, confidence, vehicles)
     detections = [_cluster_detection(xyz, labels, confidence, members) for members in vehicles + people]
     return [detection for detection in detections if detection is not None]
 
@@ -205,6 +233,61 @@ def _absorb_mispainted(
     return kept, people
 
 
+def _footprint(xy: NDArray) -> tuple[float, float]:
+    """(long, short) sides of the rectangle the points on the ground hug."""
+    _, sides, _ = fit_rectangle(xy)
+    return max(sides), min(sides)
+
+
+def _join_slivers(
+    xyz: NDArray, labels: NDArray, confidence: NDArray, vehicles: list[NDArray[np.intp]]
+) -> list[NDArray[np.intp]]:
+    """A vehicle passing behind another is seen in pieces: its front, and columns of its side through the gaps
+    past the occluder. Each column, grown to a truck's prior size along the line of sight, became an 8 m
+    ghost truck in ego's lane beside the stopped car it was seen past (closed loop, ``lead_vehicle_braking``).
+    A sliver joins the nearest larger vehicle cluster that, with it, still fits that vehicle's prior
+    footprint; a sliver no vehicle can take (a car far away, seen end on) stays a detection of its own."""
+    if len(vehicles) < 2:
+        return vehicles
+    footprints = [_footprint(xyz[members, :2]) for members in vehicles]
+    slivers = [index for index, (long_side, _) in enumerate(footprints) if long_side <= SLIVER]
+    hosts = [index for index in range(len(vehicles)) if index not in slivers]
+    if not slivers or not hosts:
+        return vehicles
+    classes = [_vote(labels, confidence, members) for members in vehicles]
+    joined = {index: vehicles[index] for index in hosts}
+    kept = []
+    for sliver in slivers:
+        members = vehicles[sliver]
+        centre = xyz[members, :2].mean(axis=0)
+        host_distance = [
+            (float(np.min(np.linalg.norm(xyz[joined[host], :2] - centre, axis=1))), host)
+            for host in hosts
+            if classes[host] == classes[sliver] != -1 and len(vehicles[host]) > len(members)
+        ]
+        for _, host in sorted(host_distance):
+            union = np.concatenate([joined[host], members])
+            _, _, prior = OBJECT_CLASSES[classes[host]]
+            long_side, short_side = _footprint(xyz[union, :2])
+            if long_side <= prior[0] + FITS_PRIOR and short_side <= prior[1] + FITS_PRIOR:
+                joined[host] = union
+                break
+        else:
+            kept.append(members)
+    return [joined[index] for index in hosts] + kept
+
+
+def _vote(labels: NDArray, confidence: NDArray, members: NDArray) -> int:
+    """The class a cluster's painted points vote for (-1: none is painted)."""
+    votes = _votes(labels, confidence, members[labels[members] != UNKNOWN])
+    return int(votes.argmax()) if votes.any() else -1
+
+
+def _votes(labels: NDArray, confidence: NDArray, painted: NDArray) -> NDArray[np.float64]:
+    """Per train id, the confidence of the painted points that were painted with it."""
+    return np.bincount(labels[painted], weights=confidence[painted], minlength=256)
+
+
 def _near_on_ground(seeds: NDArray, candidates: NDArray, reach: float, cell: float = 0.5) -> NDArray[np.bool_]:
     """Which candidate points (N, 2) lie within about ``reach`` of a seed point (M, 2): a raster of the seeds'
     cells, dilated (linear in the points; most unseen points, all around ego, are nowhere near a seed)."""
@@ -230,7 +313,7 @@ def _cluster_detection(xyz: NDArray, labels: NDArray, confidence: NDArray, membe
     painted = members[labels[members] != UNKNOWN]
     if len(painted) == 0:
         return None
-    votes = np.bincount(labels[painted], weights=confidence[painted], minlength=256)
+    votes = _votes(labels, confidence, painted)
     winner = int(votes.argmax())
     kind, min_points, prior = OBJECT_CLASSES[winner]
     if len(painted) < min_points:
