@@ -6,7 +6,8 @@ above the ground (an unclassified obstacle), or ground that is not drivable (sid
 Points of road users (people, vehicles) inside a tracked object's box are left out: they move, and
 the planner checks them through their predicted paths instead; road-user points that no track
 explains (a car the tracker lost, a pedestrian not confirmed yet) are obstacles like any other.
-Unlabelled points within a tracked box (the parts of it the camera does not see) are left out too.
+Standing points within a tracked box (the parts of it the camera does not see, or mislabelled as a
+static class) are left out too.
 The grid is axis-aligned with the map and centred on ego, so RViz draws it without a rotation and
 the planner looks cells up directly.
 """
@@ -105,11 +106,13 @@ def build_grid(
     occupied |= (kind == _GROUND) & ~standing
     users = np.flatnonzero((kind == _ROAD_USER) & standing)
     occupied[users[~inside_boxes(points[users, :2], tracked_boxes or [], margin=1.0)]] = True  # unexplained
-    # Unlabelled points on a tracked box are that object seen where the camera is not (below its view
-    # close up, beside it when passing): fusion already clustered them with it, so they are its, not a
-    # second obstacle glued to its back. Only just inside the box: an unknown thing beside a car stays.
-    unlabelled = np.flatnonzero(occupied & (kind == _UNLABELLED))
-    occupied[unlabelled[inside_boxes(points[unlabelled, :2], tracked_boxes or [], margin=0.2)]] = False
+    # Standing points on a tracked box are that object: unlabelled where the camera does not see it (below
+    # its view close up, beside it when passing), or painted with a static class where segmentation
+    # erred (pole and vegetation on a stopped car's side: cells inside the car that blocked the pull-out
+    # to pass it, closed loop ``lead_vehicle_braking``). No static obstacle stands inside a vehicle. Only
+    # just inside the box: an unknown thing or a pole beside a car stays.
+    on_users = np.flatnonzero(occupied & standing)
+    occupied[on_users[inside_boxes(points[on_users, :2], tracked_boxes or [], margin=0.2)]] = False
     # A lone point is noise (a mislabelled pixel, a ray through a gap): a cell needs MIN_POINTS to be occupied.
     hits = np.bincount(flat[occupied], minlength=cells_per_side * cells_per_side)
     cells = np.full(cells_per_side * cells_per_side, UNKNOWN, dtype=np.int8)

@@ -66,6 +66,7 @@ class PlannerConfig:
     lane_change_s: float = 3.0  # a full lane change at speed takes this long; at low speed, see below
     min_lane_change_m: float = 20.0  # and never less distance than this (a car cannot step sideways)
     tight_lane_change_m: float = 10.0  # a pass may also pull out this sharply: from a stop close behind
+    pass_clearance: float = 0.2  # beyond the margin: how far clear of a blocker the sharp pull-out aims
     comfort_accel: float = 2.0
     comfort_decel: float = 3.0  # beyond it only in a declared emergency
     max_decel: float = 8.0
@@ -384,10 +385,7 @@ class Planner:
                 continue
             if np.min(np.linalg.norm(ego_centres - obstacle.xy[None], axis=-1)) > 12.0:
                 continue  # never within reach of any candidate
-            if user.is_pedestrian or user.length <= user.width * 1.5:
-                offsets, radius = np.zeros(1), max(user.length, user.width) / 2
-            else:
-                offsets, radius = circle_cover(user.length, user.width, 3)
+            offsets, radius = self._circles(user)
             heading = np.stack([np.cos(obstacle.yaw), np.sin(obstacle.yaw)], axis=-1)
             centres.append(obstacle.xy[:, None, :] + offsets[:, None] * heading[:, None, :])  # (K, n, 2)
             reach.extend([radius + obstacle.margin] * len(offsets))
@@ -408,6 +406,14 @@ class Planner:
         which = np.where(np.isfinite(best), which, -1)
         return best, which
 
+    @staticmethod
+    def _circles(user: RoadUser) -> tuple[NDArray[np.float64], float]:
+        """Offsets along a road user's heading and radius of the circles covering it: one for a pedestrian
+        (or anything about as long as wide), three along a vehicle."""
+        if user.is_pedestrian or user.length <= user.width * 1.5:
+            return np.zeros(1), max(user.length, user.width) / 2
+        return circle_cover(user.length, user.width, 3)
+
     def plan(
         self, ego: EgoState, users: list[RoadUser], grid: OccupancyGrid | None = None, stamp_s: float | None = None
     ) -> Plan:
@@ -424,7 +430,7 @@ class Planner:
         blocker = self._blocker(ego_s, obstacles, stamp_s)
         targets = self._lateral_targets(ego_d, blocker, self._observe_lanes(users, stamp_s))
         heading_error = float(np.angle(np.exp(1j * (ego.yaw - self.frame.heading_at(ego_s)))))
-        targets, spans, tight, curvature = self._lateral_options(ego, ego_s, ego_d, targets, stamp_s)
+        targets, spans, tight, curvature = self._lateral_options(ego, ego_s, ego_d, targets, blocker, stamp_s)
         slope = float(np.tan(np.clip(heading_error, -1.2, 1.2)))
         manoeuvres = LateralManoeuvres.solve(ego_d, slope, curvature, np.array(targets), np.array(spans))
         idm = self._idm_profiles(ego, ego_s, manoeuvres, obstacles)
@@ -543,15 +549,22 @@ class Planner:
         return float(np.interp(stamp_s - last_stamp, last.t, last.a))
 
     def _lateral_options(
-        self, ego: EgoState, ego_s: float, ego_d: float, targets: list[float], stamp_s: float | None
+        self,
+        ego: EgoState,
+        ego_s: float,
+        ego_d: float,
+        targets: list[float],
+        blocker: _Obstacle | None,
+        stamp_s: float | None,
     ) -> tuple[list[float], list[float], list[bool], float]:
         """The lateral manoeuvres to try: (target, span in metres, whether it is the sharp variant) for each,
         and the curvature d2d/ds2 to start from. A full lane change spans what ``lane_change_s`` covers at
-        the present speed, at least ``min_lane_change_m``; a pass may also pull out over
-        ``tight_lane_change_m`` (from a stop close behind the blocker, the gentle one runs into it). A
-        manoeuvre the previous plan began towards the same target keeps its end and its curvature
-        (stitching): restarted from rest every cycle, a lane change would creep, and ego would come up
-        beside what it passes barely moved over."""
+        the present speed, at least ``min_lane_change_m``. A pass may also pull out sharply, over
+        ``tight_lane_change_m``, only as far as clears the blocker (from a stop close behind it, the gentle
+        one runs into it; a sharp one all the way to the next lane's centre swings the nose over the kerb
+        before it straightens). A manoeuvre the previous plan began towards the same target keeps its end
+        and its curvature (stitching): restarted from rest every cycle, a lane change would creep, and ego
+        would come up beside what it passes barely moved over."""
         config = self.config
         stitched = self._stitched_lateral(ego_s, stamp_s)
         options: list[tuple[float, float, bool]] = []
@@ -563,8 +576,15 @@ class Planner:
             gentle = max(ego.v * max(1.5, config.lane_change_s * share), config.min_lane_change_m * max(share, 0.25))
             options.append((target, gentle, False))
             sharp = config.tight_lane_change_m * share
-            if share > 0.5 and sharp < gentle:
-                options.append((target, sharp, True))
+            if blocker is not None and share > 0.5 and sharp < gentle:
+                # Clear of the circles the sweep checks (they cover a car's sides with some to spare).
+                _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
+                reach = self._circles(blocker.user)[1] + ego_radius + blocker.margin + config.pass_clearance
+                clear = float(blocker.d[0] + np.sign(target - blocker.d[0]) * reach)
+                if stitched is not None and abs(clear - stitched[0]) < 0.3:  # the blocker's box jitters
+                    options.append((stitched[0], stitched[1], True))
+                elif abs(clear - ego_d) < abs(target - ego_d):
+                    options.append((clear, sharp, True))
         curvature = stitched[2] if stitched is not None else 0.0
         return [o[0] for o in options], [o[1] for o in options], [o[2] for o in options], curvature
 
