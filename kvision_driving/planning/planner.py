@@ -582,7 +582,9 @@ class Planner:
                 reach = self._circles(blocker.user)[1] + ego_radius + blocker.margin + config.pass_clearance
                 clear = float(blocker.d[0] + np.sign(target - blocker.d[0]) * reach)
                 if stitched is not None and abs(clear - stitched[0]) < 0.3:  # the blocker's box jitters
-                    options.append((stitched[0], stitched[1], True))
+                    # Under way, its penalty is paid: charged again, it lost to the gentle move it had beaten,
+                    # which from this close only creeps up behind the blocker.
+                    options.append((stitched[0], stitched[1], False))
                 elif abs(clear - ego_d) < abs(target - ego_d):
                     options.append((clear, sharp, True))
         curvature = stitched[2] if stitched is not None else 0.0
