@@ -39,6 +39,17 @@ def input_publishers(probe) -> tuple:
     )
 
 
+def straight_route(length_m: float) -> PathMsg:
+    """A route along map x from the origin, a pose every 2 m."""
+    route = PathMsg()
+    route.header.frame_id = "map"
+    for x in range(0, round(length_m), 2):
+        pose = PoseStamped()
+        pose.pose.position.x, pose.pose.orientation.w = float(x), 1.0
+        route.poses.append(pose)
+    return route
+
+
 def behaviour_texts(markers: list[MarkerArray]) -> list[tuple[float, str]]:
     return [(t, m.text) for t, array in markers for m in array.markers if m.ns == "behaviour"]
 
@@ -183,13 +194,7 @@ def test_on_a_vehicle_planning_follows_new_objects_not_odometry(ros_graph, probe
     probe.wait_for_subscribers("/localization/odometry", 1, 30)
     probe.wait_for_publishers("/planning/trajectory", 1, 30)
     route, objects, odometry = input_publishers(probe)
-    straight = PathMsg()
-    straight.header.frame_id = "map"
-    for x in range(0, 200, 2):
-        pose = PoseStamped()
-        pose.pose.position.x, pose.pose.orientation.w = float(x), 1.0
-        straight.poses.append(pose)
-    route.publish(straight)
+    route.publish(straight_route(200.0))
     probe.wait_for(lambda: probe.node.count_subscribers("/planning/route") >= 1, 10, "the route subscription")
 
     def stamped(message: Odometry | PredictedObjects, step: int) -> Odometry | PredictedObjects:
@@ -231,14 +236,8 @@ def test_a_planner_failure_stops_the_vehicle_and_the_node_lives_on(ros_graph, pr
     probe.executor.add_node(node)
     try:
         route, objects, odometry = input_publishers(probe)
-        straight = PathMsg()
-        straight.header.frame_id = "map"
-        for x in range(0, 400, 2):
-            pose = PoseStamped()
-            pose.pose.position.x, pose.pose.orientation.w = float(x), 1.0
-            straight.poses.append(pose)
         probe.wait_for_subscribers("/planning/route", 1, 10)
-        route.publish(straight)
+        route.publish(straight_route(400.0))
         probe.wait_for(lambda: node.planner is not None, 10, "the route")
 
         def drive(seconds: float) -> list[PathMsg]:
