@@ -31,6 +31,7 @@ from kvision_driving.planning.profiles import LateralManoeuvres, idm_accel, inte
 from kvision_driving.planning.scene import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState, RoadUser
 
 EGO_CIRCLES = 5  # circles covering ego's box: 5 over-approximate its half width by about 0.1 m
+SHARP_PENALTY = 0.8  # cost of pulling out over tight_lane_change_m, not the gentle span (+0.2 only just clear)
 
 
 def circle_cover(length: float, width: float, count: int) -> tuple[NDArray[np.float64], float]:
@@ -430,7 +431,7 @@ class Planner:
         blocker = self._blocker(ego_s, obstacles, stamp_s)
         targets = self._lateral_targets(ego_d, blocker, self._observe_lanes(users, stamp_s))
         heading_error = float(np.angle(np.exp(1j * (ego.yaw - self.frame.heading_at(ego_s)))))
-        targets, spans, tight, curvature = self._lateral_options(ego, ego_s, ego_d, targets, blocker, stamp_s)
+        targets, spans, penalties, curvature = self._lateral_options(ego, ego_s, ego_d, targets, blocker, stamp_s)
         slope = float(np.tan(np.clip(heading_error, -1.2, 1.2)))
         manoeuvres = LateralManoeuvres.solve(ego_d, slope, curvature, np.array(targets), np.array(spans))
         idm = self._idm_profiles(ego, ego_s, manoeuvres, obstacles)
@@ -467,7 +468,7 @@ class Planner:
             + (0.0 if blocker is not None else 2.0) * np.abs(np.array(targets))[lateral] / config.lane_width
             + 0.5 * np.abs(np.array(targets)[lateral] - ego_d) / config.lane_width
             + 0.3 * (np.array(targets)[lateral] < -0.5)  # overtake on the left when both are free
-            + 1.0 * np.array(tight)[lateral]  # the sharp pull-out only when the gentle one is not free
+            + np.array(penalties)[lateral]  # the sharp pull-outs only when the gentle one is not free
             # Still behind a blocker in its lane at the horizon: as much gained over 5 s as pulling out slowly,
             # and nothing after (a blocked lane has no future).
             + 3.0 * self._stuck_behind(blocker, d[:, -1], front_s[:, -1])
@@ -556,27 +557,29 @@ class Planner:
         targets: list[float],
         blocker: _Obstacle | None,
         stamp_s: float | None,
-    ) -> tuple[list[float], list[float], list[bool], float]:
-        """The lateral manoeuvres to try: (target, span in metres, whether it is the sharp variant) for each,
+    ) -> tuple[list[float], list[float], list[float], float]:
+        """The lateral manoeuvres to try: (target, span in metres, cost penalty of a sharp variant) for each,
         and the curvature d2d/ds2 to start from. A full lane change spans what ``lane_change_s`` covers at
         the present speed, at least ``min_lane_change_m``. A pass may also pull out sharply, over
-        ``tight_lane_change_m``, only as far as clears the blocker (from a stop close behind it, the gentle
-        one runs into it; a sharp one all the way to the next lane's centre swings the nose over the kerb
-        before it straightens). A manoeuvre the previous plan began towards the same target keeps its end
-        and its curvature (stitching): restarted from rest every cycle, a lane change would creep, and ego
-        would come up beside what it passes barely moved over."""
+        ``tight_lane_change_m`` (from a stop close behind it, the gentle one runs into it): to the next
+        lane's centre or, costing a little more, only as far as clears the blocker (all the way over, the
+        nose swings over a kerb beyond that lane before ego straightens; only just clear, ego passes
+        close). A manoeuvre the previous plan began towards the same target keeps its end and its
+        curvature (stitching): restarted from rest every cycle, a lane change would creep, and ego would
+        come up beside what it passes barely moved over."""
         config = self.config
         stitched = self._stitched_lateral(ego_s, stamp_s)
-        options: list[tuple[float, float, bool]] = []
+        options: list[tuple[float, float, float]] = []
         for target in targets:
             share = min(abs(target - ego_d) / config.lane_width, 1.0)
             if stitched is not None and abs(target - stitched[0]) < 1e-6:
-                options.append((target, stitched[1], False))
+                options.append((target, stitched[1], 0.0))
                 continue
             gentle = max(ego.v * max(1.5, config.lane_change_s * share), config.min_lane_change_m * max(share, 0.25))
-            options.append((target, gentle, False))
+            options.append((target, gentle, 0.0))
             sharp = config.tight_lane_change_m * share
             if blocker is not None and share > 0.5 and sharp < gentle:
+                options.append((target, sharp, SHARP_PENALTY))
                 # Clear of the circles the sweep checks (they cover a car's sides with some to spare).
                 _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
                 reach = self._circles(blocker.user)[1] + ego_radius + blocker.margin + config.pass_clearance
@@ -584,9 +587,9 @@ class Planner:
                 if stitched is not None and abs(clear - stitched[0]) < 0.3:  # the blocker's box jitters
                     # Under way, its penalty is paid: charged again, it lost to the gentle move it had beaten,
                     # which from this close only creeps up behind the blocker.
-                    options.append((stitched[0], stitched[1], False))
+                    options.append((stitched[0], stitched[1], 0.0))
                 elif abs(clear - ego_d) < abs(target - ego_d):
-                    options.append((clear, sharp, True))
+                    options.append((clear, sharp, SHARP_PENALTY + 0.2))
         curvature = stitched[2] if stitched is not None else 0.0
         return [o[0] for o in options], [o[1] for o in options], [o[2] for o in options], curvature
 
