@@ -329,7 +329,11 @@ class PlanningNode(KvisionNode):
         reason = f"planner failed: {type(error).__name__}: {error}"[:200]
         self.get_logger().error(reason, throttle_duration_sec=float(self.params["log_throttle_s"]))
         self.get_logger().debug(traceback.format_exc())
-        self.health.set_state(ERROR, reason)
+        self.publish_stop(planner, ego, stamp_ns, reason, reason)
+
+    def publish_stop(self, planner: Planner, ego: EgoState, stamp_ns: int, reason: str, state: str) -> None:
+        """A controlled stop in lane, reported as ERROR with ``state``."""
+        self.health.set_state(ERROR, state)
         self.health.set_value("behaviour", Behaviour.SAFE_STOP.value)
         self.behaviour = Behaviour.SAFE_STOP
         self.publish_plan(planner.stop_plan(ego, reason), stamp_ns, ego)
@@ -359,10 +363,7 @@ class PlanningNode(KvisionNode):
         if not self.stopping:
             self.get_logger().error(f"safe stop: {reason}")
             self.stopping = True
-        self.health.set_state(ERROR, f"safe stop: {reason}")
-        self.health.set_value("behaviour", Behaviour.SAFE_STOP.value)
-        self.behaviour = Behaviour.SAFE_STOP
-        self.publish_plan(planner.stop_plan(ego, reason), stamp_ns, ego)
+        self.publish_stop(planner, ego, stamp_ns, reason, f"safe stop: {reason}")
 
     def publish_plan(self, plan: Plan, stamp_ns: int, ego: EgoState) -> None:
         z = self.ego_z

@@ -249,8 +249,8 @@ def _join_slivers(
     footprint; a sliver no vehicle can take (a car far away, seen end on) stays a detection of its own."""
     if len(vehicles) < 2:
         return vehicles
-    footprints = [_footprint(xyz[members, :2]) for members in vehicles]
-    slivers = [index for index, (long_side, _) in enumerate(footprints) if long_side <= SLIVER]
+    # Extent along map axes: enough to tell a column from a vehicle, without fitting every cluster twice.
+    slivers = [index for index, members in enumerate(vehicles) if np.ptp(xyz[members, :2], axis=0).max() <= SLIVER]
     hosts = [index for index in range(len(vehicles)) if index not in slivers]
     if not slivers or not hosts:
         return vehicles

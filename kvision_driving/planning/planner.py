@@ -569,6 +569,7 @@ class Planner:
         come up beside what it passes barely moved over."""
         config = self.config
         stitched = self._stitched_lateral(ego_s, stamp_s)
+        _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
         options: list[tuple[float, float, float]] = []
         for target in targets:
             share = min(abs(target - ego_d) / config.lane_width, 1.0)
@@ -581,7 +582,6 @@ class Planner:
             if blocker is not None and share > 0.5 and sharp < gentle:
                 options.append((target, sharp, SHARP_PENALTY))
                 # Clear of the circles the sweep checks (they cover a car's sides with some to spare).
-                _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
                 reach = self._circles(blocker.user)[1] + ego_radius + blocker.margin + config.pass_clearance
                 clear = float(blocker.d[0] + np.sign(target - blocker.d[0]) * reach)
                 if stitched is not None and abs(clear - stitched[0]) < 0.3:  # the blocker's box jitters
