@@ -303,3 +303,30 @@ def test_watchdog_ages_count_from_now_after_the_clock_went_back() -> None:
     assert watchdog.problems(5.4) == ["odometry stale (400 ms)"]  # and a dead input is still found stale
     watchdog.node_status("fusion_node", True, "boom")
     assert watchdog.problems(5.4)[-1] == "fusion_node in ERROR: boom"
+
+
+@pytest.mark.parametrize("lag", [1.0, 0.6])
+def test_a_pass_driven_over_its_own_plans_from_close_behind_gets_past_with_a_kerb_beside(lag: float) -> None:
+    # Ego follows its own plans each cycle (``lag`` of the way to the pose 0.1 s on: a controller behind its
+    # plan) from a stop 4 m behind a car that has stood long enough, a kerb along the right lane's outer
+    # edge. The pass must get by. Lagging, ego came up beside the car short of where the plan had it, held
+    # the offset it was at, too close, and then no candidate was free (an emergency stop beside the car, as
+    # in the closed loop): a move only as far as clears the car is now on offer at every cycle of a pass.
+    stopped = road_user("stopped", "car", 75.0, LANE_Y, 0.0, 0.0, action="stopped")
+    kerb_x = np.arange(40.0, 160.0, 0.2)
+    kerb = np.stack([kerb_x, np.full(len(kerb_x), LANE_Y - 5.25), np.full(len(kerb_x), 0.5)], axis=1)
+    grid = build_grid(kerb, np.full(len(kerb), TRAIN_ID["fence"]), ground_z=0.0, centre=np.array([75.0, LANE_Y]))
+    ego = EgoState(75.0 - 2.25 - 4.0 - REAR_AXLE_TO_CENTRE - EGO_LENGTH / 2, LANE_Y, 0.0, 0.0)
+    planner = Planner(ROUTE, PlannerConfig(pass_left=False))
+    behaviours, lowest = [], np.inf
+    for cycle in range(120):  # 8 s
+        plan = planner.plan(ego, [stopped], grid, stamp_s=100.0 + 0.1 * cycle)
+        behaviours.append(plan.behaviour)
+        assert plan.behaviour is not Behaviour.EMERGENCY_STOP, (cycle, plan.reason)
+        assert_collision_free(plan, [stopped])
+        x, y = plan.xy[0] + lag * (plan.xy[1] - plan.xy[0])
+        ego = EgoState(float(x), float(y), float(plan.yaw[1]), float(plan.v[1]), float(plan.a[1]))
+        lowest = min(lowest, float(y))
+    assert Behaviour.PASS_BLOCKED_LANE in behaviours
+    assert ego.x > 75.0 + 2.25 + 5.0, "past the car"
+    assert lowest > LANE_Y - 5.25 + EGO_WIDTH / 2  # never on the kerb

@@ -458,7 +458,11 @@ class Planner:
         # Standing still in our own lane is never the cause of a collision (a pedestrian passing close in
         # front of a stopped car must not turn every candidate into one); standing in another lane is.
         in_own_lane = np.abs(d) < config.lane_width / 2
-        collides = (clearance < 0) & ((v > 0.05) | ~in_own_lane)
+        # Already inside an obstacle's margin (a controller lagging its plan beside the car being passed),
+        # every candidate starts there: only closing in further collides. Judged on the margin alone, none
+        # was free, and the emergency stop stood ego beside the car for good.
+        allowed = min(0.0, float(clearance[0, 0]) - 0.05)
+        collides = (clearance < allowed) & ((v > 0.05) | ~in_own_lane)
         feasible = ~collides.any(axis=1)
         jerk = np.abs(np.diff(a, axis=1)) / dt
         cost = (
@@ -569,7 +573,6 @@ class Planner:
         come up beside what it passes barely moved over."""
         config = self.config
         stitched = self._stitched_lateral(ego_s, stamp_s)
-        _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
         options: list[tuple[float, float, float]] = []
         for target in targets:
             share = min(abs(target - ego_d) / config.lane_width, 1.0)
@@ -581,15 +584,34 @@ class Planner:
             sharp = config.tight_lane_change_m * share
             if blocker is not None and share > 0.5 and sharp < gentle:
                 options.append((target, sharp, SHARP_PENALTY))
-                # Clear of the circles the sweep checks (they cover a car's sides with some to spare).
-                reach = self._circles(blocker.user)[1] + ego_radius + blocker.margin + config.pass_clearance
-                clear = float(blocker.d[0] + np.sign(target - blocker.d[0]) * reach)
-                if stitched is not None and abs(clear - stitched[0]) < 0.3:  # the blocker's box jitters
-                    # Under way, its penalty is paid: charged again, it lost to the gentle move it had beaten,
-                    # which from this close only creeps up behind the blocker.
-                    options.append((stitched[0], stitched[1], 0.0))
-                elif abs(clear - ego_d) < abs(target - ego_d):
-                    options.append((clear, sharp, SHARP_PENALTY + 0.2))
+        if blocker is not None:
+            options += self._just_clear_options(ego_d, targets, blocker, stitched)
+        curvature = stitched[2] if stitched is not None else 0.0
+        return [o[0] for o in options], [o[1] for o in options], [o[2] for o in options], curvature
+
+    def _just_clear_options(
+        self, ego_d: float, targets: list[float], blocker: _Obstacle, stitched: tuple[float, float, float] | None
+    ) -> list[tuple[float, float, float]]:
+        """Sharp moves only as far as clears ``blocker`` (the circles the sweep checks cover a car's sides with
+        some to spare), towards each side a target passes it on: from a stop close behind it, and, offered
+        at every cycle of a pass, the way out when the move under way to the lane's centre is closed
+        half-way (ego stood beside the blocker with its nose at the kerb)."""
+        config = self.config
+        _, ego_radius = circle_cover(config.ego_length, config.ego_width, EGO_CIRCLES)
+        reach = self._circles(blocker.user)[1] + ego_radius + blocker.margin + config.pass_clearance
+        options = []
+        # Every side a target moves towards (the one ego is on, mid-pass, may be no further out than ego is).
+        for side in {float(np.sign(target - blocker.d[0])) for target in targets if abs(target - blocker.d[0]) > 0.5}:
+            clear = float(blocker.d[0] + side * reach)
+            if stitched is not None and abs(clear - stitched[0]) < 0.1:  # the blocker's box jitters by cm
+                # Under way, its penalty is paid: charged again, it lost to the gentle move it had beaten,
+                # which from this close only creeps up behind the blocker.
+                options.append((stitched[0], stitched[1], 0.0))
+            elif (clear - ego_d) * side > 0.05:  # not there yet
+                share = min(abs(clear - ego_d) / config.lane_width, 1.0)
+                options.append((clear, max(config.tight_lane_change_m * share, 3.0), SHARP_PENALTY + 0.2))
+        return options
+
         curvature = stitched[2] if stitched is not None else 0.0
         return [o[0] for o in options], [o[1] for o in options], [o[2] for o in options], curvature
 
