@@ -136,3 +136,20 @@ def test_columns_of_a_truck_seen_past_a_car_are_that_truck_not_ghost_trucks_in_o
     assert truck.centre[1] - truck.size[1] / 2 > 2.0  # clear of our lane
     (car_box,) = [detection for detection in detections if detection.kind == "car"]
     assert abs(car_box.centre[1]) < 0.15
+
+
+@pytest.mark.parametrize("turn_deg", [-1.0, 0.0, 1.0, 44.0, 89.5])
+def test_a_fitted_rectangle_s_first_side_runs_along_the_direction_it_reports(turn_deg: float) -> None:
+    """Side a is the extent along the reported direction, also where the search's best lies just below 0
+    degrees (wrapped to just below 90: a side swapped with the other turned cars across their lane)."""
+    outline = np.vstack(
+        [[(x, y) for x in np.arange(0.0, 4.51, 0.1) for y in (0.0, 1.8)],
+         [(x, y) for x in (0.0, 4.5) for y in np.arange(0.0, 1.81, 0.1)]]
+    )  # fmt: skip
+    turn = np.deg2rad(turn_deg)
+    points = outline @ np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]]).T
+    _, (side_a, side_b), axis = fit_rectangle(points)
+    along = points @ np.array([np.cos(axis), np.sin(axis)])
+    assert 0.0 <= axis < np.pi / 2
+    assert side_a == pytest.approx(np.ptp(along), abs=0.05)
+    assert sorted([side_a, side_b]) == pytest.approx([1.8, 4.5], abs=0.1)

@@ -45,6 +45,7 @@ TOUCH = 0.3
 # points (the side of a vehicle seen through a gap past an occluder), and has no shape of its own.
 SLIVER = 0.4
 FITS_PRIOR = 0.5  # m a sliver and the vehicle it joins may exceed that vehicle's prior footprint
+CLOSENESS_POINTS = 256  # points a rectangle's direction is searched on (every one shapes its extent)
 
 
 @dataclass(frozen=True)
@@ -81,23 +82,37 @@ def fit_rectangle(xy: NDArray[np.floating], step_deg: float = 1.0) -> tuple[NDAr
     "Efficient L-Shape Fitting for Vehicle Detection Using Laser Scanners", 2017): (centre, (side a, side b),
     direction of side a in radians). A lidar sees one or two faces of a vehicle; the minimum-area rectangle
     of an L of points (a truck's front and a few columns of its side) is as small along the L's diagonal as
-    along its legs, and cv2.minAreaRect took the diagonal: the box turned across the lane."""
+    along its legs, and cv2.minAreaRect took the diagonal: the box turned across the lane.
+
+    The angle is searched coarse to fine (5 degrees, then ``step_deg`` around the best) on at most
+    ``CLOSENESS_POINTS`` of the points; the extents are then taken over all of them (a dense cluster
+    searched at every degree on every point cost 3.5 ms, on a fusion's hot path)."""
     points = np.asarray(xy, dtype=np.float64)
-    points = points - points.mean(axis=0)
-    angles = np.deg2rad(np.arange(0.0, 90.0, step_deg))
+    centre = points.mean(axis=0)
+    points = points - centre
+    sample = points[:: max(1, -(-len(points) // CLOSENESS_POINTS))]
+    coarse = _best_closeness(sample, np.deg2rad(np.arange(0.0, 90.0, 5.0)))
+    offsets = np.arange(step_deg, 4.0 + 1e-9, step_deg)
+    around = np.concatenate([[0.0], np.stack([offsets, -offsets], axis=1).ravel()])
+    # The coarse best first: points that hug its edges tie with a degree or two either side (closeness
+    # saturates within 5 cm), and a tie keeps the first.
+    angle = _best_closeness(sample, coarse + np.deg2rad(around)) % (np.pi / 2)  # side a's direction in [0, 90)
+    axis_a, axis_b = np.array([np.cos(angle), np.sin(angle)]), np.array([-np.sin(angle), np.cos(angle)])
+    along, across = points @ axis_a, points @ axis_b
+    low_a, high_a, low_b, high_b = along.min(), along.max(), across.min(), across.max()
+    centre = centre + axis_a * (low_a + high_a) / 2 + axis_b * (low_b + high_b) / 2
+    return centre, (float(high_a - low_a), float(high_b - low_b)), float(angle)
+
+
+def _best_closeness(points: NDArray[np.float64], angles: NDArray[np.float64]) -> float:
+    """Of ``angles`` (directions of a rectangle's side), the one whose edges the points lie closest to."""
     axes = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (A, 2): side a; side b is square to it
     along = axes @ points.T  # (A, N)
     across = np.stack([-axes[:, 1], axes[:, 0]], axis=1) @ points.T
     to_edge_a = np.minimum(along.max(axis=1, keepdims=True) - along, along - along.min(axis=1, keepdims=True))
     to_edge_b = np.minimum(across.max(axis=1, keepdims=True) - across, across - across.min(axis=1, keepdims=True))
     closeness = (1.0 / np.maximum(np.minimum(to_edge_a, to_edge_b), 0.05)).sum(axis=1)
-    best = int(np.argmax(closeness))
-    low_a, high_a = along[best].min(), along[best].max()
-    low_b, high_b = across[best].min(), across[best].max()
-    axis_a, axis_b = axes[best], np.array([-axes[best, 1], axes[best, 0]])
-    centre = np.asarray(xy, dtype=np.float64).mean(axis=0)
-    centre = centre + axis_a * (low_a + high_a) / 2 + axis_b * (low_b + high_b) / 2
-    return centre, (float(high_a - low_a), float(high_b - low_b)), float(angles[best])
+    return float(angles[int(np.argmax(closeness))])
 
 
 def fit_box(xyz: NDArray[np.floating], kind: str, prior: tuple[float, float, float]) -> tuple[NDArray, float, tuple]:
