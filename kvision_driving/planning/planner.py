@@ -605,8 +605,10 @@ class Planner:
             clear = float(blocker.d[0] + side * reach)
             if stitched is not None and abs(clear - stitched[0]) < 0.1:  # the blocker's box jitters by cm
                 # Under way, its penalty is paid: charged again, it lost to the gentle move it had beaten,
-                # which from this close only creeps up behind the blocker.
-                options.append((stitched[0], stitched[1], 0.0))
+                # which from this close only creeps up behind the blocker. (Once it is the pass's committed
+                # target, the targets already continue it.)
+                if stitched[0] not in targets:
+                    options.append((stitched[0], stitched[1], 0.0))
             elif (clear - ego_d) * side > 0.05:  # not there yet
                 share = min(abs(clear - ego_d) / config.lane_width, 1.0)
                 options.append((clear, max(config.tight_lane_change_m * share, 3.0), SHARP_PENALTY + 0.2))
