@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kvision_driving.bench.pipeline import end_to_end_ms
+from kvision_driving.bench.pipeline import end_to_end_ms, stage_latencies_ms
 from kvision_driving.bench.processes import ProcessSampler, ProcessSeries
 from kvision_driving.bench.soak import memory_growth
 from kvision_driving.core.stamps import RateWindows
@@ -26,6 +26,20 @@ def test_end_to_end_counts_from_the_sensor_data_behind_the_newest_objects() -> N
     latencies = end_to_end_ms(sensors, objects, trajectories)
     # None before any objects; then planned with stamp 100 (first seen 10.00), then with stamp 200 (10.10).
     assert np.allclose(latencies, [160.0, 200.0, 210.0])
+
+
+def test_stage_latencies_count_each_output_from_the_sensor_data_of_its_stamp() -> None:
+    sensors = [(10.00, 100), (10.01, 100), (10.10, 200)]  # (arrival s, stamp ns)
+    labels = [(10.03, 100), (10.14, 200), (10.20, 999)]  # the last has no sensor data: not counted
+    objects = [(10.06, 100), (10.18, 200)]
+    trajectories = [(10.05, 0), (10.09, 0), (10.25, 0)]
+    stages = stage_latencies_ms(sensors, {"labels": labels, "predicted": objects}, objects, trajectories)
+    assert stages["labels"]["count"] == 2 and np.isclose(stages["labels"]["max"], 40.0)
+    assert np.isclose(stages["predicted"]["p50"], 70.0)
+    # The first trajectory after each objects message: 10.09 for stamp 100, 10.25 for stamp 200.
+    assert stages["trajectory"]["count"] == 2 and np.isclose(stages["trajectory"]["max"], 150.0)
+    assert np.isclose(stages["trajectory"]["p50"], 120.0)
+    assert stage_latencies_ms(sensors, {"labels": []}, [], [])["labels"]["p50"] is None
 
 
 def test_memory_growth_ignores_the_warm_up_and_finds_a_leak() -> None:
@@ -104,4 +118,8 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     assert 0 < run["nodes"]["fusion_node"]["buffered_label_images"] <= 10  # LABEL_BUFFER: bounded
     assert run["nodes"]["planning_node"]["buffered_pending_inputs"] == 0  # it has no worker slots
     assert run["trajectories"] > 0 and run["end_to_end_ms"]["count"] > 0 and run["end_to_end_ms"]["p50"] > 0
+    stages = run["stages_after_sensors_ms"]
+    assert stages["labels"]["count"] > 0 and stages["trajectory"]["count"] > 0, stages
+    # Every stage's output follows the sensor data it came from, and the chain runs in order at the median.
+    assert 0 < stages["labels"]["p50"] < stages["tracked"]["p50"] < stages["trajectory"]["p50"], stages
     assert "| segmentation_node |" in (tmp_path / "pipeline.md").read_text()

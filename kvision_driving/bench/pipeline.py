@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from autoware_perception_msgs.msg import PredictedObjects
+from autoware_perception_msgs.msg import PredictedObjects, TrackedObjects
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Path as PathMsg
 from sensor_msgs.msg import Image, PointCloud2
@@ -54,6 +54,10 @@ NODES = ("segmentation_node", "fusion_node", "action_node", "planning_node")
 #: The sensor stream each perception node counts as its inputs: what the benchmark's own subscriber received
 #: there and the node did not is lost in transport (best-effort QoS on a busy machine), not a node's drop.
 SENSOR_INPUTS = {"segmentation_node": CAMERA, "fusion_node": LIDAR}
+LABELS = "/perception/segmentation/labels"
+TRACKED = "/perception/objects/tracked"
+PREDICTED = "/perception/objects/predicted"
+TRAJECTORY = "/planning/trajectory"
 DIAGNOSTIC_KEYS = {
     "processing_ms_p50": float,
     "processing_ms_p95": float,
@@ -114,6 +118,42 @@ def end_to_end_ms(
     return latencies
 
 
+def _percentiles(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"count": 0, "p50": None, "p99": None, "max": None}
+    return {
+        "count": len(values),
+        "p50": float(np.percentile(values, 50)),
+        "p99": float(np.percentile(values, 99)),
+        "max": float(np.max(values)),
+    }
+
+
+def stage_latencies_ms(
+    sensors: list[tuple[float, int]],
+    stages: dict[str, list[tuple[float, int]]],
+    objects: list[tuple[float, int]],
+    trajectories: list[tuple[float, float]],
+) -> dict[str, dict[str, float | int | None]]:
+    """Where the end-to-end time goes: each stage's output (by its stamp) after the first arrival of the sensor
+    data stamped alike; for the trajectory, the first one after each predicted objects message."""
+    first_seen: dict[int, float] = {}
+    for arrived, stamp in sensors:
+        first_seen[stamp] = min(arrived, first_seen.get(stamp, arrived))
+    result = {
+        name: _percentiles([(arrived - first_seen[stamp]) * 1e3 for arrived, stamp in arrivals if stamp in first_seen])
+        for name, arrivals in stages.items()
+    }
+    planned = np.sort([arrived for arrived, _ in trajectories])
+    after_objects = []
+    for arrived, stamp in objects:
+        following = int(np.searchsorted(planned, arrived))
+        if following < len(planned) and stamp in first_seen:
+            after_objects.append((planned[following] - first_seen[stamp]) * 1e3)
+    result["trajectory"] = _percentiles(after_objects)
+    return result
+
+
 def start_stack(graph: RosGraph, probe: GraphProbe, backend: str) -> dict[str, int]:
     """Every node of the full stack as a process; returns their pids once they listen to the sensors."""
     pids: dict[str, int] = {}
@@ -121,12 +161,16 @@ def start_stack(graph: RosGraph, probe: GraphProbe, backend: str) -> dict[str, i
         pids[name] = graph.start(name, command).pid
     probe.wait_for_subscribers(CAMERA, 2, timeout_s=120)
     probe.wait_for_subscribers(LIDAR, 1, timeout_s=60)
-    probe.wait_for_publishers("/planning/trajectory", 1, timeout_s=60)
+    probe.wait_for_publishers(TRAJECTORY, 1, timeout_s=60)
     return pids
 
 
 def player_command(bag: Path, loop: bool = False, start_offset_s: float = 0.0) -> list[str]:
+    # A fresh player's writers must be discovered by every node before it plays: without the delay, the
+    # player's graph knew two of the camera's three subscribers when it started, and segmentation lost the
+    # measured replay's first second of frames (its first ten sweeps fused unpainted, planning safe-stopped).
     command = ["kvision", "replay", str(bag), "--topics", ",".join(SENSOR_TOPICS), "--wait-subscribers", "30"]
+    command += ["--delay", "2"]
     if start_offset_s > 0:
         command += ["--start-offset", f"{start_offset_s:.3f}"]
     return [*command, "--loop"] if loop else command
@@ -166,8 +210,10 @@ def run_backend(bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, time
         sensor_qos = qos_by_name("sensor_data")
         camera = probe.arrivals(Image, CAMERA, sensor_qos)
         lidar = probe.arrivals(PointCloud2, LIDAR, sensor_qos)
-        objects = probe.arrivals(PredictedObjects, "/perception/objects/predicted", qos_by_name("reliable"))
-        trajectories = probe.arrivals(PathMsg, "/planning/trajectory", qos_by_name("reliable"))
+        labels = probe.arrivals(Image, LABELS, sensor_qos)
+        tracked = probe.arrivals(TrackedObjects, TRACKED, qos_by_name("reliable"))
+        objects = probe.arrivals(PredictedObjects, PREDICTED, qos_by_name("reliable"))
+        trajectories = probe.arrivals(PathMsg, TRAJECTORY, qos_by_name("reliable"))
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
         pids = start_stack(graph, probe, backend)
         sampled = {**pids, "benchmark": os.getpid()}  # this process too: its subscribers cost CPU
@@ -178,7 +224,7 @@ def run_backend(bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, time
                     raise RuntimeError(f"warm-up replay failed:\n{graph.log('warmup')[-2000:]}")
                 time.sleep(2.0)  # the last sweep through the stack, and one more /diagnostics period
             baseline = latest_diagnostics(diagnostics)
-            for arrivals in (camera, lidar, objects, trajectories):
+            for arrivals in (camera, lidar, labels, tracked, objects, trajectories):
                 arrivals.clear()  # the measured replay only (its subscribers append; nothing arrives now)
             sampled["player"] = graph.start("player", player_command(bag)).pid
             probe.wait_for(lambda: bool(camera), 60, "the first camera frame")
@@ -191,6 +237,9 @@ def run_backend(bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, time
         check_alive(graph, list(pids))
         latest = latest_diagnostics(diagnostics)
         latency = end_to_end_ms(camera + lidar, objects, trajectories)
+        stages = stage_latencies_ms(
+            camera + lidar, {"labels": labels, "tracked": tracked, "predicted": objects}, objects, trajectories
+        )
         processes = sampler.summary(playing, played)  # CPU while the bag plays, not while waiting
         nodes = {}
         sent = {CAMERA: len(camera), LIDAR: len(lidar)}
@@ -207,12 +256,8 @@ def run_backend(bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, time
             "camera_frames": len(camera),
             "lidar_sweeps": len(lidar),
             "trajectories": len(trajectories),
-            "end_to_end_ms": {
-                "count": len(latency),
-                "p50": float(np.percentile(latency, 50)) if latency else None,
-                "p99": float(np.percentile(latency, 99)) if latency else None,
-                "max": float(np.max(latency)) if latency else None,
-            },
+            "end_to_end_ms": _percentiles(latency),
+            "stages_after_sensors_ms": stages,
             "nodes": nodes,
             "player": processes.get("player", {}),
             "benchmark": processes.get("benchmark", {}),
@@ -267,5 +312,14 @@ def summary_table(result: dict[str, Any]) -> str:
                 f"| {figures.get('dropped', '-')} | {figures.get('bad_inputs', '-')} "
                 f"| {_number(figures.get('cpu_percent_mean'), 0)} | {_number(figures.get('rss_mb_max'), 0)} |"
             )
+        stages = run.get("stages_after_sensors_ms", {})
+        if stages:
+            lines += [
+                "",
+                "| after the sensor data (ms) | " + " | ".join(stages) + " |",
+                "|---|" + "---|" * len(stages),
+            ]
+            for key in ("p50", "p99", "max"):
+                lines.append(f"| {key} | " + " | ".join(_number(stage[key]) for stage in stages.values()) + " |")
         lines.append("")
     return "\n".join(lines)
