@@ -67,7 +67,9 @@ def test_actions_and_predictions_on_the_live_simulator(ros_graph, probe) -> None
     assert last.header.frame_id == "map" and last.objects
     for obj in last.objects:
         paths = obj.kinematics.predicted_paths
-        assert paths and all(len(path.path) == 30 for path in paths)
+        assert paths and all(len(path.path) == 16 for path in paths)  # now, then every 0.2 s to 3 s
+        now = obj.kinematics.initial_pose_with_covariance.pose.position
+        assert all((path.path[0].position.x, path.path[0].position.y) == (now.x, now.y) for path in paths)
         assert abs(sum(path.confidence for path in paths) - 1.0) < 1e-3
     statuses = [s for array in diagnostics for s in array.status if s.name == "kvision: action_node"]
     values = {item.key: item.value for item in statuses[-1].values}

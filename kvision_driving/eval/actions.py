@@ -21,8 +21,15 @@ from kvision_driving.core.actions import ACTIONS, UNKNOWN_ACTION
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
 from kvision_driving.core.geometry import invert_transform
 from kvision_driving.data.bags import read_messages
+from kvision_driving.eval.paths import path_xy_at
 from kvision_driving.perception.clips import ActionRecogniser, TrackView
-from kvision_driving.perception.prediction import MotionState, constant_velocity, displacement_errors, predict
+from kvision_driving.perception.prediction import (
+    MotionState,
+    constant_velocity,
+    displacement_errors,
+    future_times,
+    predict,
+)
 from kvision_driving.ros.convert import (
     camera_info_to_pinhole,
     image_to_numpy,
@@ -44,7 +51,7 @@ class TruthObject:
     yaw: float
     size: tuple[float, float, float]
     velocity: NDArray[np.float64]  # (2,) map
-    future: NDArray[np.float64]  # (K, 2) map, at 0.1 s from the stamp
+    future: NDArray[np.float64]  # (K, 2) map, at future_times() (STEP_S apart, the first STEP_S after the stamp)
 
 
 @dataclass(frozen=True)
@@ -65,11 +72,10 @@ def _truth_objects(message: Any) -> list[TruthObject]:
         pose = kinematics.initial_pose_with_covariance.pose
         yaw = float(2.0 * np.arctan2(pose.orientation.z, pose.orientation.w))
         speed = float(kinematics.initial_twist_with_covariance.twist.linear.x)
-        future = (
-            np.array([[p.position.x, p.position.y] for p in kinematics.predicted_paths[0].path])
-            if kinematics.predicted_paths
-            else np.zeros((0, 2))
-        )
+        future = np.zeros((0, 2))
+        if kinematics.predicted_paths:  # at the prediction's own times, where the truth covers them
+            future = path_xy_at(kinematics.predicted_paths[0], future_times())
+            future = future[np.isfinite(future).all(axis=1)]
         label = obj.classification[0].label if obj.classification else 0
         dims = obj.shape.dimensions
         out.append(

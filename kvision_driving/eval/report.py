@@ -22,6 +22,8 @@ from kvision_driving.core.frames import PoseHistory, StaticFrameTree
 from kvision_driving.core.geometry import invert_transform, transform_points
 from kvision_driving.core.labels import CLASS_NAMES, IGNORE, PALETTE, TRAIN_ID, colorize
 from kvision_driving.data.bags import read_messages
+from kvision_driving.eval.paths import path_xy_at
+from kvision_driving.perception.prediction import future_times
 from kvision_driving.ros.convert import (
     image_to_numpy,
     odometry_to_state,
@@ -213,13 +215,13 @@ class ReportBuilder:
                 if not paths or match is None or np.linalg.norm(match[1] - xy) > MATCH_M:
                     continue
                 future_paths = match[4].kinematics.predicted_paths
-                if not future_paths or len(future_paths[0].path) < 30:
+                if not future_paths:
                     continue
-                future = np.array([[p.position.x, p.position.y] for p in future_paths[0].path[:30]])
-                best = max(paths, key=lambda p: p.confidence)
-                mine = np.array([[p.position.x, p.position.y] for p in best.path[:30]])
-                if len(mine) < 30:
-                    continue
+                times = future_times()  # both paths at the prediction's times: the messages' steps may differ
+                future = path_xy_at(future_paths[0], times)
+                mine = path_xy_at(max(paths, key=lambda p: p.confidence), times)
+                if not (np.isfinite(future).all() and np.isfinite(mine).all()):
+                    continue  # a path shorter than the horizon
                 errors = np.linalg.norm(mine - future, axis=1)
                 scores.ade.append(float(errors.mean()))
                 scores.fde.append(float(errors[-1]))

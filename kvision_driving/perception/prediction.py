@@ -51,7 +51,8 @@ class Hypothesis:
     label: str
 
 
-def _times() -> NDArray[np.float64]:
+def future_times() -> NDArray[np.float64]:
+    """When the points of a hypothesis are (s from now): STEP_S to HORIZON_S."""
     return np.arange(1, round(HORIZON_S / STEP_S) + 1) * STEP_S
 
 
@@ -61,7 +62,7 @@ def _heading(state: MotionState) -> float:
 
 
 def constant_velocity(state: MotionState) -> Hypothesis:
-    times = _times()
+    times = future_times()
     xy = state.xy + times[:, None] * state.velocity[None, :]
     return Hypothesis(xy, np.full(len(times), _heading(state)), 1.0, "constant_velocity")
 
@@ -109,7 +110,7 @@ def _observed_decel(state: MotionState) -> float:
 def ctrv(state: MotionState, label: str = "ctrv", confidence: float = 1.0) -> Hypothesis:
     """Turn rate and velocity from the track, the turn rate fading with time constant TURN_MEMORY_S: road
     users straighten out after a lane change or a bend far more often than they circle."""
-    times = _times()
+    times = future_times()
     speed = float(np.hypot(*state.velocity))
     heading0, rate = _heading(state), _turn_rate(state)
     headings = heading0 + rate * TURN_MEMORY_S * (1.0 - np.exp(-times / TURN_MEMORY_S))
@@ -134,7 +135,7 @@ def _along(
 
 
 def decelerate(state: MotionState, decel: float, label: str = "braking", confidence: float = 1.0) -> Hypothesis:
-    times = _times()
+    times = future_times()
     speed = float(np.hypot(*state.velocity))
     stop = speed / max(decel, 1e-3)
     travelled = np.where(times < stop, speed * times - 0.5 * decel * times**2, speed * stop - 0.5 * decel * stop**2)
@@ -143,7 +144,7 @@ def decelerate(state: MotionState, decel: float, label: str = "braking", confide
 
 def lane_change(state: MotionState, direction: int, confidence: float) -> Hypothesis:
     """A minimum-jerk lane change of one lane width to the left (+1) or right (-1) at the current speed."""
-    times = _times()
+    times = future_times()
     tau = np.clip(times / LANE_CHANGE_S, 0.0, 1.0)
     lateral = direction * LANE_WIDTH * (10 * tau**3 - 15 * tau**4 + 6 * tau**5)
     speed = float(np.hypot(*state.velocity))
@@ -158,14 +159,14 @@ def lane_change(state: MotionState, direction: int, confidence: float) -> Hypoth
 
 
 def stay(state: MotionState, label: str, confidence: float = 1.0) -> Hypothesis:
-    times = _times()
+    times = future_times()
     return _along(state, np.zeros(len(times)), np.zeros(len(times)), state.yaw, label, confidence)
 
 
 def cross(state: MotionState, ego_xy: NDArray, ego_yaw: float, confidence: float) -> Hypothesis:
     """Across the road at walking speed: on along its own way once it walks (the tracker knows best then);
     still at the kerb, perpendicular to ego's heading towards ego's path."""
-    times = _times()
+    times = future_times()
     if float(np.hypot(*state.velocity)) > 0.5:
         return Hypothesis(constant_velocity(state).xy, np.full(len(times), _heading(state)), confidence, "crossing")
     forward = np.array([np.cos(ego_yaw), np.sin(ego_yaw)])

@@ -41,6 +41,7 @@ from kvision_driving.ros.convert import (
     pinhole_to_camera_info,
     state_to_odometry,
 )
+from kvision_driving.sim.actors import FUTURE_STEP_S
 from kvision_driving.sim.simulator import GroundTruthObject, SimFrame, Simulator
 
 MAP_FRAME, BASE_FRAME = "map", "base_link"
@@ -217,8 +218,11 @@ class SimMessages:
             kinematics = predicted.kinematics
             kinematics.initial_pose_with_covariance.pose = _pose(*obj.centre, obj.yaw)
             kinematics.initial_twist_with_covariance.twist.linear.x = float(np.linalg.norm(obj.velocity))
-            path = PredictedPath(time_step=Duration(sec=0, nanosec=100_000_000), confidence=1.0)
-            path.path = [_pose(x, y, obj.centre[2], yaw) for x, y, yaw in obj.future]
+            # Autoware's convention: the first pose is the object now, pose i is i * time_step later.
+            path = PredictedPath(time_step=Duration(sec=0, nanosec=round(FUTURE_STEP_S * 1e9)), confidence=1.0)
+            path.path = [kinematics.initial_pose_with_covariance.pose] + [
+                _pose(x, y, obj.centre[2], yaw) for x, y, yaw in obj.future
+            ]
             kinematics.predicted_paths = [path]
             message.objects.append(predicted)
         return message
