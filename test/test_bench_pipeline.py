@@ -115,6 +115,8 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
         # too, counted below), so only the perception nodes must have processed frames.
         assert node == "planning_node" or figures["processed"] > 0, (node, run)
     assert run["nodes"]["segmentation_node"]["backend"] == "onnxruntime"
+    # Each node's own stages come along, so a slow stage is found in the JSON, not by a profiler.
+    assert run["nodes"]["segmentation_node"]["model_ms_p50"] > 0 and run["nodes"]["fusion_node"]["detect_ms_p99"] > 0
     assert 0 < run["nodes"]["fusion_node"]["buffered_label_images"] <= 10  # LABEL_BUFFER: bounded
     assert run["nodes"]["planning_node"]["buffered_pending_inputs"] == 0  # it has no worker slots
     assert run["trajectories"] > 0 and run["end_to_end_ms"]["count"] > 0 and run["end_to_end_ms"]["p50"] > 0

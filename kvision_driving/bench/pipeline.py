@@ -70,6 +70,7 @@ DIAGNOSTIC_KEYS = {
     "out_of_order": int,
     "backend": str,
 }
+STAGE_SUFFIXES = ("_ms_p50", "_ms_p99")
 COUNTERS = ("inputs", "processed", "dropped", "bad_inputs", "out_of_order")  # cumulative in /diagnostics
 
 
@@ -93,6 +94,12 @@ def _node_figures(values: dict[str, str]) -> dict[str, Any]:
                 figures[key] = kind(values[key])
             except ValueError:
                 figures[key] = values[key]
+    for key, value in values.items():  # the node's own stages (model, postprocess, paint, detect...)
+        if key.endswith(STAGE_SUFFIXES) and key not in figures:
+            try:
+                figures[key] = float(value)
+            except ValueError:
+                continue
     return figures
 
 
