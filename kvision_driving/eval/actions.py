@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from kvision_driving.core.actions import ACTIONS, UNKNOWN_ACTION
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
-from kvision_driving.core.geometry import invert_transform
+from kvision_driving.core.geometry import finite_rows, invert_transform
 from kvision_driving.data.bags import read_messages
 from kvision_driving.eval.paths import path_xy_at
 from kvision_driving.perception.clips import ActionRecogniser, TrackView
@@ -75,7 +75,7 @@ def _truth_objects(message: Any) -> list[TruthObject]:
         future = np.zeros((0, 2))
         if kinematics.predicted_paths:  # at the prediction's own times, where the truth covers them
             future = path_xy_at(kinematics.predicted_paths[0], future_times())
-            future = future[np.isfinite(future).all(axis=1)]
+            future = future[finite_rows(future)]
         label = obj.classification[0].label if obj.classification else 0
         dims = obj.shape.dimensions
         out.append(

@@ -29,7 +29,7 @@ from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import MarkerArray
 
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
-from kvision_driving.core.geometry import transform_points
+from kvision_driving.core.geometry import finite_rows, transform_points
 from kvision_driving.core.labels import check_train_ids
 from kvision_driving.core.stamps import RateWindows, StampOrder
 from kvision_driving.planning.occupancy import GridSpec, OccupancyGrid, build_grid
@@ -244,7 +244,7 @@ class PlanningNode(KvisionNode):
         try:
             xyz, _ = pointcloud2_to_xyz(message, drop_invalid=False)
             labels = pointcloud2_field(message, "label", np.uint8)
-            if not np.isfinite(xyz).all(axis=1).any():
+            if not finite_rows(xyz).any():
                 raise ConversionError("painted cloud has no finite point")
             check_train_ids(labels)
             lidar_in_base = self.tf.lookup(str(self.params["base_frame"]), message.header.frame_id)

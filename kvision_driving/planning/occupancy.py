@@ -93,26 +93,28 @@ def build_grid(
     length, width in map) explain the road-user points inside them."""
     cells_per_side = round(spec.size_m / spec.resolution)
     origin = np.asarray(centre, dtype=np.float64)[:2] - spec.size_m / 2
-    points = np.asarray(points_map, dtype=np.float64)
-    index = np.floor((points[:, :2] - origin) / spec.resolution)  # NaN stays NaN and fails every test below
-    inside = np.all((index >= 0) & (index < cells_per_side), axis=1)
-    points, index = points[inside], index[inside].astype(np.int64)
-    kind = _KIND[np.asarray(labels)[inside]]  # one table lookup instead of a set test per class group
-    height = points[:, 2] - ground_z
-    flat = index[:, 1] * cells_per_side + index[:, 0]
+    points = np.asarray(points_map)
+    # Column by column: numpy reduces a (N, 2) array's short last axis element by element, several times slower.
+    col = np.floor((points[:, 0] - origin[0]) / spec.resolution)  # NaN stays NaN and fails every test below
+    row = np.floor((points[:, 1] - origin[1]) / spec.resolution)
+    kept = np.flatnonzero((col >= 0) & (col < cells_per_side) & (row >= 0) & (row < cells_per_side))
+    flat = (row[kept] * cells_per_side + col[kept]).astype(np.int64)
+    xy = points[kept, :2]
+    kind = _KIND[np.asarray(labels)[kept]]  # one table lookup instead of a set test per class group
+    height = points[kept, 2] - ground_z
     standing = (height >= spec.obstacle_min_height) & (height <= spec.obstacle_max_height)
     free = (kind == _DRIVABLE) & ~standing
     occupied = ((kind == _STATIC) | (kind == _UNLABELLED)) & standing
     occupied |= (kind == _GROUND) & ~standing
     users = np.flatnonzero((kind == _ROAD_USER) & standing)
-    occupied[users[~inside_boxes(points[users, :2], tracked_boxes or [], margin=1.0)]] = True  # unexplained
+    occupied[users[~inside_boxes(xy[users], tracked_boxes or [], margin=1.0)]] = True  # unexplained
     # Standing points on a tracked box are that object: unlabelled where the camera does not see it (below
     # its view close up, beside it when passing), or painted with a static class where segmentation
     # erred (pole and vegetation on a stopped car's side: cells inside the car that blocked the pull-out
     # to pass it, closed loop ``lead_vehicle_braking``). No static obstacle stands inside a vehicle. Only
     # just inside the box: an unknown thing or a pole beside a car stays.
     on_users = np.flatnonzero(occupied & standing)
-    occupied[on_users[inside_boxes(points[on_users, :2], tracked_boxes or [], margin=0.2)]] = False
+    occupied[on_users[inside_boxes(xy[on_users], tracked_boxes or [], margin=0.2)]] = False
     # A lone point is noise (a mislabelled pixel, a ray through a gap): a cell needs MIN_POINTS to be occupied.
     hits = np.bincount(flat[occupied], minlength=cells_per_side * cells_per_side)
     cells = np.full(cells_per_side * cells_per_side, UNKNOWN, dtype=np.int8)

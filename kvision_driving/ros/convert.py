@@ -22,7 +22,13 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from kvision_driving.core.camera import PinholeCamera
-from kvision_driving.core.geometry import Matrix4, make_transform, matrix_to_quaternion, quaternion_to_matrix
+from kvision_driving.core.geometry import (
+    Matrix4,
+    finite_rows,
+    make_transform,
+    matrix_to_quaternion,
+    quaternion_to_matrix,
+)
 
 
 class ConversionError(ValueError):
@@ -282,7 +288,7 @@ def pointcloud2_to_xyz(
         xyz[:, column] = points[name]
     if not drop_invalid:
         return xyz, None
-    finite = np.isfinite(xyz).all(axis=1)
+    finite = finite_rows(xyz)
     if finite.all():
         return xyz, None
     kept = np.flatnonzero(finite)
