@@ -126,3 +126,18 @@ def test_health_keeps_a_bounded_number_of_reasons_and_loses_no_count() -> None:
     assert len(snapshot["bad_input_reasons"]) == MAX_REASONS
     assert snapshot["bad_input_reasons"][OTHER_REASONS] == 1000 - (MAX_REASONS - 1)
     assert snapshot["bad_input_reasons"]["image: data has 0 bytes"] == 2
+
+
+def test_viewer_outputs_are_built_only_while_someone_subscribes(probe) -> None:
+    from visualization_msgs.msg import MarkerArray
+
+    from kvision_driving.ros.node import KvisionNode
+
+    node = KvisionNode("viewer_outputs", (), context=probe.context)
+    try:
+        publisher = node.create_publisher(MarkerArray, "/viewer/markers", 10)
+        assert not node.listened(publisher)  # nodes skip building markers and overlays now
+        probe.subscribe(MarkerArray, "/viewer/markers", 10)
+        probe.wait_for(lambda: node.listened(publisher), 10, "RViz's subscription to match")
+    finally:
+        node.destroy_node()

@@ -56,7 +56,7 @@ PARAMS = (
     ParamSpec("max_tracks", 64, "Clip buffers kept at most (the oldest track is evicted beyond)", 1, 1000),
     ParamSpec("evict_after_s", 1.0, "A track unseen this long loses its clip", 0.1, 60.0),
     ParamSpec("max_track_age_s", 0.3, "Tracks older than this are not projected into a camera frame", 0.01, 5.0),
-    ParamSpec("publish_markers", True, "Publish RViz markers on /perception/actions/markers"),
+    ParamSpec("publish_markers", True, "RViz markers on /perception/actions/markers (built only while subscribed)"),
     ParamSpec(
         "max_rate_hz", 0.0, "Camera frames used per second, by stamp (the clips' rate suffices); 0: all", 0.0, 1000.0
     ),
@@ -179,7 +179,7 @@ class ActionNode(KvisionNode):
             hypotheses[view.track_id] = predict(state, action, confidence, ego_xy, ego_yaw)
         header = make_header(stamp_ns, "map")
         self.predicted_pub.publish(predicted_objects(message, hypotheses, header))
-        if self.params["publish_markers"]:
+        if self.params["publish_markers"] and self.listened(self.markers_pub):
             self.markers_pub.publish(prediction_markers(views, hypotheses, actions, header))
         self.health.add_timing("prediction", (time.perf_counter() - started) * 1e3)
 

@@ -61,7 +61,7 @@ PARAMS = (
     ParamSpec("ground_threshold", 0.25, "Height above the fitted ground plane that counts as an object (m)", 0.0, 2.0),
     ParamSpec("confirm_hits", 3, "Detections before a track is published", 1, 50),
     ParamSpec("max_misses", 5, "Sweeps a confirmed track survives without a detection", 0, 100),
-    ParamSpec("publish_markers", True, "Publish RViz markers on /perception/markers"),
+    ParamSpec("publish_markers", True, "Publish RViz markers on /perception/markers (built only while subscribed)"),
 )
 
 
@@ -218,7 +218,7 @@ class FusionNode(KvisionNode):
         self.tracked_pub.publish(tracked_objects(result.tracks, header))  # first: prediction and planning wait on it
         self.publish_painted(message, xyz, kept, result.labels, result.confidence)
         self.detected_pub.publish(detected_objects(result.detections, make_header(stamp_ns, base_frame)))
-        if self.params["publish_markers"]:
+        if self.params["publish_markers"] and self.listened(self.markers_pub):
             self.markers_pub.publish(track_markers(result.tracks, header))
         painted_share = float(np.mean(result.labels != UNKNOWN))
         self.health.set_value("cameras_used", len(views))

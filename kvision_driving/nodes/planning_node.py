@@ -368,7 +368,8 @@ class PlanningNode(KvisionNode):
     def publish_plan(self, plan: Plan, stamp_ns: int, ego: EgoState) -> None:
         z = self.ego_z
         self.trajectory_pub.publish(plan_to_path(plan, stamp_ns, z))
-        self.markers_pub.publish(plan_markers(plan, stamp_ns, ego.xy, z))
+        if self.listened(self.markers_pub):
+            self.markers_pub.publish(plan_markers(plan, stamp_ns, ego.xy, z))
 
 
 def make_node() -> Node:

@@ -67,7 +67,7 @@ class SegmentationNode(KvisionNode):
             confidence = np.clip(result.confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
             self.confidence_pub.publish(numpy_to_image(confidence, "mono8", message.header))
         self.labels_pub.publish(numpy_to_image(result.labels, "mono8", message.header))
-        if self.params["publish_overlay"] and self.overlay_pub.get_subscription_count() > 0:
+        if self.params["publish_overlay"] and self.listened(self.overlay_pub):
             self.overlay_pub.publish(numpy_to_image(self.segmenter.overlay(rgb, result.labels), "rgb8", message.header))
 
 

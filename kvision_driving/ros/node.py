@@ -22,6 +22,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.time import Time
 
 from kvision_driving.core.collector import freeze_startup_objects
@@ -94,6 +95,12 @@ class KvisionNode(Node):
         self.get_logger().error(
             f"skipping {source}: {reason}", throttle_duration_sec=float(self.params["log_throttle_s"])
         )
+
+    @staticmethod
+    def listened(publisher: Publisher) -> bool:
+        """Whether anyone subscribes to ``publisher``: what only a viewer reads (markers, overlays) is built
+        for somebody, not on every cycle of a vehicle that runs without RViz."""
+        return publisher.get_subscription_count() > 0
 
     def check_order(self, stream: str, stamp_ns: int) -> StampOrder:
         """Where ``stamp_ns`` falls in ``stream``: duplicates and late messages are counted (callers skip
