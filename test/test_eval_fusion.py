@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from conftest import SHARED_DATA
+
 BIN = Path(sys.executable).parent
 
 
@@ -53,3 +56,17 @@ def test_eval_refuses_a_missing_bag(tmp_path: Path) -> None:
         [str(BIN / "kvision"), "eval", "fusion", str(tmp_path / "none")], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2 and "not found" in result.stderr
+
+
+@pytest.mark.parametrize("evaluation", ["fusion", "actions", "prediction"])
+@pytest.mark.parametrize("bag", ["talker_sqlite3", "cdr_test_mcap"])
+def test_eval_refuses_a_real_bag_without_ground_truth_and_names_what_it_lacks(evaluation: str, bag: str) -> None:
+    """Bags recorded by others (a talker, a bare MCAP file): no traceback and no empty score with exit 0."""
+    extra = ["--actions", "ground-truth"] if evaluation == "prediction" else []
+    result = subprocess.run(
+        [str(BIN / "kvision"), "eval", evaluation, str(SHARED_DATA / "rosbag2" / bag), *extra],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "cannot be evaluated" in result.stderr and "/localization/odometry" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not result.stdout.strip()

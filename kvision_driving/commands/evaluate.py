@@ -7,6 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kvision_driving.commands import CliError, write_json
+from kvision_driving.core.frames import FrameNotFoundError
+from kvision_driving.data.bag_source import BagError
+
+# What a bag itself can lack: not a rosbag2, a topic the evaluation reads, a transform. Anything else raised
+# while evaluating is a bug of ours and keeps its traceback.
+BAG_CONTENT_ERRORS = (BagError, FrameNotFoundError)
 
 if TYPE_CHECKING:
     from kvision_driving.perception.clips import ActionRecogniser
@@ -21,10 +27,8 @@ def fusion(args: argparse.Namespace) -> int:
         raise CliError(f"--labels must be one of {', '.join(LABEL_TOPICS)}")
     try:
         result = evaluate_bag(args.bag, args.labels, png=args.png)
-    except (KeyError, LookupError) as error:
-        raise CliError(
-            f"{args.bag} lacks what the evaluation needs ({error}): record it with kvision sim record"
-        ) from error
+    except BAG_CONTENT_ERRORS as error:
+        raise _bag_error(args.bag, error) from error
     write_json(result, args.out)
     return 0
 
@@ -62,7 +66,7 @@ def _recogniser(model: Path, backend: str) -> ActionRecogniser:
 
 
 def _bag_error(bag: Path, error: Exception) -> CliError:
-    return CliError(f"{bag} lacks what the evaluation needs ({error}): record it with kvision sim record")
+    return CliError(f"{bag} cannot be evaluated: {error} (record one with kvision sim record)")
 
 
 def actions(args: argparse.Namespace) -> int:
@@ -73,7 +77,7 @@ def actions(args: argparse.Namespace) -> int:
     recogniser = _recogniser(args.model, args.backend)
     try:
         result = evaluate_actions(args.bag, recogniser)
-    except (KeyError, LookupError) as error:
+    except BAG_CONTENT_ERRORS as error:
         raise _bag_error(args.bag, error) from error
     if args.png is not None:
         import numpy as np
@@ -96,7 +100,7 @@ def prediction(args: argparse.Namespace) -> int:
     recogniser = None if args.actions == "ground-truth" else _recogniser(args.model, args.backend)
     try:
         result = evaluate_prediction(args.bag, recogniser)
-    except (KeyError, LookupError) as error:
+    except BAG_CONTENT_ERRORS as error:
         raise _bag_error(args.bag, error) from error
     write_json(result, args.out)
     return 0

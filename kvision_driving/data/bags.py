@@ -1,4 +1,5 @@
-"""Reading rosbag2 files without ROS: rosbags with a type store that also knows our interface packages."""
+"""Reading rosbag2 files without ROS: our bag source (rosbag2 folders, bare MCAP files) decoded by rosbags'
+type store, which also knows our interface packages."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
+
+from kvision_driving.data.bag_source import BagError, open_bag
 
 EXTRA_PACKAGES = ("vision_msgs", "autoware_perception_msgs")
 
@@ -44,10 +46,15 @@ def typestore() -> Typestore:
     return store
 
 
-def read_messages(bag: Path, topics: set[str] | None = None) -> Iterator[tuple[str, int, Any]]:
-    """(topic, bag timestamp ns, decoded message) in time order; decoded messages have the ROS field names."""
+def read_messages(bag: Path, topics: set[str] | None = None, require: bool = False) -> Iterator[tuple[str, int, Any]]:
+    """(topic, recorded time ns, decoded message) in time order; decoded messages have the ROS field names.
+    With ``require``, a bag without every one of ``topics`` is refused (BagError naming them) before any is
+    read: an evaluation of a bag that lacks its ground truth would score nothing and look like a result."""
+    source = open_bag(bag)
+    if require and topics:
+        missing = sorted(set(topics) - set(source.topics))
+        if missing:
+            raise BagError(f"{bag} lacks {', '.join(missing)}")
     store = typestore()
-    with Reader(bag) as reader:
-        connections = [c for c in reader.connections if topics is None or c.topic in topics]
-        for connection, timestamp, raw in reader.messages(connections=connections):
-            yield connection.topic, timestamp, store.deserialize_cdr(raw, connection.msgtype)
+    for topic, timestamp, raw in source.messages(topics):
+        yield topic, timestamp, store.deserialize_cdr(raw, source.topics[topic].msgtype)

@@ -107,7 +107,7 @@ def truth_frames(bag: Path) -> Iterator[TruthFrame]:
         "/ground_truth/objects/predicted",
         "/ground_truth/actions",
     }
-    for topic, _, message in read_messages(bag, topics):
+    for topic, _, message in read_messages(bag, topics, require=True):
         if topic == "/tf_static":
             for transform in message.transforms:
                 tree.add(*transform_stamped_to_matrix(transform))

@@ -88,7 +88,7 @@ def evaluate_bag(
         "/ground_truth/objects/tracked",
         "/ground_truth/actions",
     }
-    for topic, _, message in read_messages(bag, topics):
+    for topic, _, message in read_messages(bag, topics, require=True):
         if topic == "/tf_static":
             for transform in message.transforms:
                 tree.add(*transform_stamped_to_matrix(transform))
