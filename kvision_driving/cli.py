@@ -19,13 +19,14 @@ from kvision_driving.commands import (
     engine,
     evaluate,
     kitti,
+    quantize,
     replay,
     sim,
     train,
 )
 
 EXIT_USAGE = 2
-GROUPS = (demo, sim, dataset, train, engine, kitti, evaluate, replay, bench, doctor)
+GROUPS = (demo, sim, dataset, train, engine, quantize, kitti, evaluate, replay, bench, doctor)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -244,3 +244,61 @@ def test_cityscapes_sample_loads_with_train_ids_and_label_ids(tmp_path: Path) ->
     assert np.mean(mapped == train_ids) > 0.995
     with pytest.raises(DatasetError, match="does not exist"):
         find_samples(tmp_path / "nowhere", "train")
+
+
+def test_quantized_model_is_verified_by_its_card_and_follows_the_float_model(tiny_model: Path, tmp_path: Path) -> None:
+    import onnx
+
+    from kvision_driving.eval.segmentation import simulator_samples
+    from kvision_driving.nets.quantize import quantize_model
+    from kvision_driving.sim.scenario import load_scenario
+
+    frames = [rgb for rgb, _ in simulator_samples([load_scenario("dense_traffic")], [0], every=60)]
+    ((cityscapes_rgb, _),) = [load_sample(sample) for sample in find_samples(CITYSCAPES, "val")]
+    out = tmp_path / "segmentation_int8.onnx"
+    _, card = quantize_model(tiny_model, frames, out)
+    assert verified_card(out).name.endswith("INT8") and card.metrics == {}
+    assert card.training["quantization"]["calibration_frames"] == len(frames) > 3
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in onnx.load(str(out)).graph.node}
+    float_model, int8_model = (create_backend(path, "onnxruntime").backend for path in (tiny_model, out))
+    preprocessor = ImagePreprocessor(card)
+    for rgb in (*frames, cityscapes_rgb):  # a frame of the calibration set and one it never saw
+        batch = {card.input.name: preprocessor(rgb)}
+        exact, quantized = (model.run(batch)["logits"].ravel() for model in (float_model, int8_model))
+        assert np.corrcoef(exact, quantized)[0, 1] > 0.95
+    with pytest.raises(ValueError, match="no calibration frames"):
+        quantize_model(tiny_model, [], tmp_path / "none.onnx")
+
+
+def test_cpu_onnxruntime_takes_the_shipped_int8_model_everything_else_the_float_one(tmp_path: Path) -> None:
+    from kvision_driving.ros.models import model_to_open
+
+    params = {"model_path": "", "backend": "onnxruntime", "cpu_int8": True}
+    assert model_to_open(params, "segmentation.onnx").name == "segmentation_int8.onnx"
+    assert model_to_open({**params, "cpu_int8": False}, "segmentation.onnx").name == "segmentation.onnx"
+    for backend in ("torch", "tensorrt", "onnxruntime-cuda"):
+        assert model_to_open({**params, "backend": backend}, "segmentation.onnx").name == "segmentation.onnx"
+    assert model_to_open(params, "actions.onnx").name == "actions.onnx"  # none shipped: the float model
+    mine = tmp_path / "mine.onnx"
+    assert model_to_open({**params, "model_path": str(mine)}, "segmentation.onnx") == mine
+
+
+def test_quantize_command_writes_the_model_and_its_card_and_keeps_an_existing_one(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "int8.onnx"
+    command = [
+        str(Path(sys.executable).parent / "kvision"), "quantize", str(tiny_model), "--out", str(out),
+        "--scenarios", "dense_traffic", "--seeds", "0", "--every", "100", "--eval-seeds", "2000", "--eval-every", "200",
+    ]  # fmt: skip
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    report = json.loads(first.stdout)
+    card = verified_card(out)
+    assert report["evaluation"] == card.metrics and 0.0 <= card.metrics["heldout_seeds_2000_miou"] <= 1.0
+    assert card.metrics["heldout_seeds_2000_frames"] > 0
+    again = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 2 and "exists" in again.stderr

@@ -69,6 +69,7 @@ DIAGNOSTIC_KEYS = {
     "bad_inputs": int,
     "out_of_order": int,
     "backend": str,
+    "model": str,
 }
 STAGE_SUFFIXES = ("_ms_p50", "_ms_p99")
 COUNTERS = ("inputs", "processed", "dropped", "bad_inputs", "out_of_order")  # cumulative in /diagnostics

@@ -9,6 +9,7 @@ from kvision_driving.inference.backends import (
     PRECISIONS,
     BackendChoice,
     BackendUnavailableError,
+    auto_backend,
     create_backend,
 )
 from kvision_driving.inference.model_card import ModelIntegrityError, shipped_model
@@ -20,14 +21,35 @@ MODEL_PARAMS = (
     ParamSpec("precision", "fp16", "TensorRT precision", choices=PRECISIONS),
     ParamSpec("engine_cache_dir", "", "TensorRT engine cache (empty: ~/.cache/kvision/engines)"),
     ParamSpec("threads", 0, "CPU threads for ONNX Runtime / torch (0: library default)", 0, 64),
+    ParamSpec(
+        "cpu_int8",
+        True,
+        "With model_path empty and ONNX Runtime on the CPU: the shipped INT8 model where there is one "
+        "(kvision quantize; its card has its accuracy)",
+    ),
 )
+
+
+def model_to_open(params: dict, shipped: str) -> Path:
+    """``model_path``, else the shipped model: its INT8 sibling (``<name>_int8.onnx``) when ``cpu_int8`` is on,
+    the backend comes out as ONNX Runtime on the CPU, and one is shipped; GPU backends take the float model
+    (TensorRT builds its own reduced precision from it)."""
+    if params["model_path"]:
+        return Path(str(params["model_path"]))
+    model = shipped_model(shipped)
+    backend = str(params["backend"])
+    if params["cpu_int8"] and (backend == "onnxruntime" or (backend == "auto" and auto_backend()[0] == "onnxruntime")):
+        int8 = model.with_name(model.name.removesuffix(".onnx") + "_int8.onnx")
+        if int8.is_file():
+            return int8
+    return model
 
 
 def open_model(node: object, shipped: str) -> tuple[Path, BackendChoice]:
     """The node's model (``model_path`` or the shipped ``shipped``) verified and opened with its backend;
     a model that cannot be used is a ParameterError (the node stops at start, saying why)."""
     params = node.params
-    model = Path(str(params["model_path"]) or shipped_model(shipped))
+    model = model_to_open(params, shipped)
     cache = str(params["engine_cache_dir"])
     try:
         choice = create_backend(
