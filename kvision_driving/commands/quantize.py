@@ -27,7 +27,10 @@ def quantize(args: argparse.Namespace) -> int:
                 scenarios_from(args.scenarios), parse_seeds(args.seeds), args.every
             )
         print(f"calibrating on {len(calibration)} frames", file=sys.stderr)
-        _, card = quantize_model(args.model, (rgb for rgb, _ in calibration), args.out)
+        source = f"--data {args.data} --split {args.split}" if args.data else f"--scenarios {args.scenarios}"
+        source += "" if args.data else f" --seeds {args.seeds}"
+        command = f"kvision quantize {args.model} --out {args.out} {source} --every {args.every}"
+        _, card = quantize_model(args.model, (rgb for rgb, _ in calibration), args.out, command)
         report: dict[str, Any] = {"model": str(args.out), "calibration_frames": len(calibration)}
         if args.eval_seeds:
             # The same held-out frames through both models: the INT8 model's accuracy and what it costs.

@@ -46,10 +46,13 @@ class _CalibrationFrames:
         return {self.input_name: self.preprocessor(frame).copy()}
 
 
-def quantize_model(model: Path, frames: Iterable[NDArray[np.uint8]], out: Path) -> tuple[Path, ModelCard]:
+def quantize_model(
+    model: Path, frames: Iterable[NDArray[np.uint8]], out: Path, command: str = ""
+) -> tuple[Path, ModelCard]:
     """Quantise ``model`` (verified against its card) into ``out``; returns the new card's path and the card.
-    The card is the original's, renamed, with how it was quantised and without the original's metrics
-    (they are the float model's: measure the INT8 one)."""
+    The card is the original's, renamed, with how it was quantised (``command``: how to do it again) and
+    without the original's metrics and notes (the float model's: measure the INT8 one). It names no torch
+    weights: torch cannot run the quantised graph, and the float weights are not this model."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -71,17 +74,13 @@ def quantize_model(model: Path, frames: Iterable[NDArray[np.uint8]], out: Path) 
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
         )
-    quantized = replace(
-        card,
-        name=f"{card.name} INT8",
-        training={
-            **card.training,
-            "quantization": {
-                "from": f"{card.file} (sha256 {card.sha256})",
-                "method": "ONNX Runtime quantize_static: QDQ, per-channel int8 weights, uint8 activations, min/max",
-                "calibration_frames": reader.count,
-            },
-        },
-        metrics={},
-    )
+    training = {key: value for key, value in card.training.items() if key != "torch"}
+    training["quantization"] = {
+        "from": f"{card.file} (sha256 {card.sha256})",
+        "method": "ONNX Runtime quantize_static: QDQ, per-channel int8 weights, uint8 activations, min/max",
+        "calibration_frames": reader.count,
+        "command": command,
+    }
+    notes = f"INT8 version of {card.file} for ONNX Runtime on the CPU; the metrics are this model's. {card.notes}"
+    quantized = replace(card, name=f"{card.name} INT8", training=training, metrics={}, notes=notes)
     return write_card(quantized, out), quantized
