@@ -109,3 +109,41 @@ def test_kitti_calibration_fuzz(tmp_path_factory, lines: list, garbage: bytes) -
 def test_a_real_bag_still_opens() -> None:
     bag = open_bag(Path(__file__).resolve().parents[2] / "shared" / "data" / "rosbag2" / "talker_sqlite3")
     assert bag.topics["/topic"].count == 10
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=4000), header=st.sampled_from([b"", b"\x00\x01\x00\x00", b"\x00\x00\x00\x00"]))
+def test_raw_predicted_objects_fuzz(data: bytes, header: bytes) -> None:
+    """planning_node decodes its objects from raw bytes: garbage is a ConversionError (a counted bad input)."""
+    from autoware_perception_msgs.msg import PredictedObjects
+
+    from kvision_driving.ros.convert import ConversionError, decode_raw
+    from kvision_driving.ros.planning_messages import road_users
+
+    with contextlib.suppress(ConversionError):
+        road_users(decode_raw(header + data, PredictedObjects), {})
+
+
+def test_raw_decoding_reads_what_rclpy_wrote() -> None:
+    import numpy as np
+    from autoware_perception_msgs.msg import PredictedObject, PredictedObjects, PredictedPath
+    from rclpy.serialization import serialize_message
+
+    from kvision_driving.ros.convert import decode_raw, make_header
+    from kvision_driving.ros.object_messages import pose_of
+    from kvision_driving.ros.planning_messages import road_users
+
+    message = PredictedObjects(header=make_header(1_500_000_000, "map"))
+    obj = PredictedObject()
+    obj.object_id.uuid = list(range(16))
+    obj.shape.dimensions.x, obj.shape.dimensions.y = 4.5, 1.8
+    obj.kinematics.initial_pose_with_covariance.pose = pose_of(3.0, 4.0, 0.5, 0.3)
+    path = PredictedPath(confidence=1.0)
+    path.time_step.nanosec = 200_000_000
+    path.path = [pose_of(3.0 + k, 4.0, 0.5, 0.3) for k in range(16)]
+    obj.kinematics.predicted_paths = [path]
+    message.objects = [obj]
+    (direct,) = road_users(message, {})
+    (raw,) = road_users(decode_raw(serialize_message(message), PredictedObjects), {})
+    assert raw.object_id == direct.object_id == bytes(range(16)).hex() and raw.yaw == direct.yaw
+    assert np.array_equal(raw.paths[0].xy, direct.paths[0].xy) and raw.paths[0].time_step == 0.2

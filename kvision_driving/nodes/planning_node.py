@@ -38,6 +38,7 @@ from kvision_driving.planning.scene import EgoState, RoadUser
 from kvision_driving.planning.watchdog import InputWatchdog
 from kvision_driving.ros.convert import (
     ConversionError,
+    decode_raw,
     odometry_to_state,
     pointcloud2_field,
     pointcloud2_to_xyz,
@@ -157,7 +158,8 @@ class PlanningNode(KvisionNode):
         self.markers_pub = self.create_publisher(MarkerArray, "/planning/markers", reliable)
         self.create_subscription(Path, "/planning/route", self.on_route, qos_by_name("latched"))
         self.create_subscription(Odometry, "/localization/odometry", self.on_odometry, reliable)
-        self.create_subscription(PredictedObjects, str(params["objects_topic"]), self.on_objects, reliable)
+        # Raw, decoded by rosbags: the objects' hundreds of path poses are most of a plan's input time.
+        self.create_subscription(PredictedObjects, str(params["objects_topic"]), self.on_objects, reliable, raw=True)
         if params["actions_topic"]:
             self.create_subscription(Detection2DArray, str(params["actions_topic"]), self.on_actions, reliable)
         if self.use_grid:
@@ -223,8 +225,9 @@ class PlanningNode(KvisionNode):
         self.watchdog.seen("odometry", self.clock_s())
         self.plan_if_ready()
 
-    def on_objects(self, message: PredictedObjects) -> None:
+    def on_objects(self, serialized: bytes) -> None:
         try:
+            message = decode_raw(serialized, PredictedObjects)
             users = road_users(message, self.actions)
         except ConversionError as error:
             self.reject("objects", error)

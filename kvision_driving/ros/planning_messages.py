@@ -57,7 +57,8 @@ def action_map(message: Detection2DArray) -> dict[str, str]:
 
 
 def road_users(message: PredictedObjects, actions: dict[str, str]) -> list[RoadUser]:
-    """Predicted objects (map frame) as road users; objects with non-finite poses or sizes are an error."""
+    """Predicted objects (map frame) as road users; objects with non-finite poses or sizes are an error.
+    ``message`` is rclpy's or rosbags' (``decode_raw``): both have the same fields."""
     if message.header.frame_id not in ("map", ""):
         raise ConversionError(f"predicted objects must be in the map frame, got {message.header.frame_id!r}")
     if len(message.objects) > MAX_OBJECTS:
