@@ -153,3 +153,28 @@ def test_a_fitted_rectangle_s_first_side_runs_along_the_direction_it_reports(tur
     assert 0.0 <= axis < np.pi / 2
     assert side_a == pytest.approx(np.ptp(along), abs=0.05)
     assert sorted([side_a, side_b]) == pytest.approx([1.8, 4.5], abs=0.1)
+
+
+def test_clustering_one_point_per_voxel_finds_the_vehicles_full_dbscan_finds() -> None:
+    import open3d as o3d
+
+    from kvision_driving.perception.objects import cluster_ids
+
+    rng = np.random.default_rng(3)
+
+    def car_surface(x: float, y: float, count: int = 1500) -> np.ndarray:
+        """Points on the sides and roof of a 4.5 x 1.8 x 1.5 m box: dense, as a car beside ego."""
+        u = rng.uniform(-0.5, 0.5, (count, 3)) * [4.5, 1.8, 1.5]
+        face = rng.integers(0, 3, count)
+        u[face == 0, 1] = 0.9 * np.sign(u[face == 0, 1])
+        u[face == 1, 2] = 0.75
+        u[face == 2, 0] = 2.25 * np.sign(u[face == 2, 0])
+        return u + np.array([x, y, 0.75])
+
+    # Two cars 1.5 m apart nose to tail, one in the next lane, and a stray point: three vehicles and noise.
+    points = np.concatenate([car_surface(10, 0), car_surface(16, 0), car_surface(13, 3.6), [[40.0, -8.0, 1.0]]])
+    ours = cluster_ids(points, 1.1)
+    theirs = np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points)).cluster_dbscan(1.1, 3))
+    assert ours.max() == theirs.max() == 2 and ours[-1] == theirs[-1] == -1
+    pairs = set(zip(ours.tolist(), theirs.tolist(), strict=True))
+    assert len(pairs) == 4  # the same groups: each of ours is exactly one of theirs

@@ -46,6 +46,7 @@ TOUCH = 0.3
 SLIVER = 0.4
 FITS_PRIOR = 0.5  # m a sliver and the vehicle it joins may exceed that vehicle's prior footprint
 CLOSENESS_POINTS = 256  # points a rectangle's direction is searched on (every one shapes its extent)
+CLUSTER_VOXEL = 0.2  # m: DBSCAN clusters one point per voxel this size (cluster_ids)
 
 
 @dataclass(frozen=True)
@@ -152,16 +153,32 @@ def fit_box(xyz: NDArray[np.floating], kind: str, prior: tuple[float, float, flo
     return np.array([centre[0], centre[1], z_low + height / 2]), heading, (float(length), float(width), float(height))
 
 
+def _voxel_keys(xyz: NDArray[np.float64], voxel: float) -> NDArray[np.int64]:
+    """One integer per voxel of each point: a 1-D unique instead of a row-wise one."""
+    cells = np.floor(xyz / voxel).astype(np.int64)
+    cells -= cells.min(axis=0)
+    span = cells.max(axis=0) + 1
+    return (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]
+
+
 def voxel_representatives(xyz: NDArray[np.float64], voxel: float) -> NDArray[np.intp]:
     """Index of one point per occupied voxel (the first), to cluster far fewer points."""
     if len(xyz) == 0:
         return np.zeros(0, dtype=np.intp)
-    cells = np.floor(xyz / voxel).astype(np.int64)
-    cells -= cells.min(axis=0)
-    span = cells.max(axis=0) + 1
-    keys = (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]  # one integer per voxel: a 1-D unique
-    _, first = np.unique(keys, return_index=True)
+    _, first = np.unique(_voxel_keys(xyz, voxel), return_index=True)
     return np.sort(first)
+
+
+def cluster_ids(xyz: NDArray[np.float64], radius: float, min_points: int = 3) -> NDArray[np.intp]:
+    """DBSCAN (open3d) cluster id per point, -1 for noise, run on one point per CLUSTER_VOXEL voxel: every
+    point takes its voxel's cluster. A truck beside ego is a thousand points with hundreds of neighbours
+    each within a vehicle's radius; DBSCAN on them took up to 30 ms of a sweep. A voxel's points lie within
+    0.35 m of each other: on the held-out sweeps 2 of 200 came out different, and the slowest 39 -> 13 ms."""
+    if len(xyz) == 0:
+        return np.zeros(0, dtype=np.intp)
+    _, first, voxel_of = np.unique(_voxel_keys(xyz, CLUSTER_VOXEL), return_index=True, return_inverse=True)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[first]))
+    return np.asarray(cloud.cluster_dbscan(eps=radius, min_points=min_points), dtype=np.intp)[voxel_of.ravel()]
 
 
 def detect_objects(
@@ -210,9 +227,8 @@ def detect_objects(
         # dropped below (nothing voted for a class).
         nearby = unseen_index[_near_on_ground(xyz[in_group, :2], xyz[unseen_index, :2], reach)]
         members = np.concatenate([in_group, nearby])
-        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(xyz[members]))
-        cluster_ids = np.asarray(cloud.cluster_dbscan(eps=radius, min_points=3))
-        clusters[-1] = [members[cluster_ids == cluster] for cluster in range(int(cluster_ids.max(initial=-1)) + 1)]
+        ids = cluster_ids(xyz[members], radius)
+        clusters[-1] = [members[ids == cluster] for cluster in range(int(ids.max(initial=-1)) + 1)]
     vehicles, people = _absorb_mispainted(xyz, labels, *clusters)
     vehicles = _join_slivers(xyz, labels, confidence, vehicles)
     detections = [_cluster_detection(xyz, labels, confidence, members) for members in vehicles + people]
