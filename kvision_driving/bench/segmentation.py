@@ -26,6 +26,7 @@ from kvision_driving.sim.simulator import Simulator
 
 VARIANTS = {
     "onnxruntime": ["segmentation_node", "--ros-args", "-p", "backend:=onnxruntime", "-p", "publish_overlay:=false"],
+    "onnxruntime-float": ["segmentation_node", "--ros-args", "-p", "backend:=onnxruntime", "-p", "cpu_int8:=false"],
     "torch": ["segmentation_node", "--ros-args", "-p", "backend:=torch", "-p", "publish_overlay:=false"],
     "naive": ["segmentation_baseline_node", "--ros-args"],
 }
@@ -83,6 +84,7 @@ def measure(
     return {
         "variant": variant,
         "backend": status.get("backend", ""),
+        "model": status.get("model", ""),
         "sustained_fps": received / duration_s,
         "input_rate_hz": rate_hz,
         "processing_ms_p50": processing,

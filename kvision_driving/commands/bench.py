@@ -132,7 +132,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=transport)
 
     parser = benches.add_parser("segmentation", help="segmentation node fps and overhead: ONNX Runtime, torch, naive")
-    parser.add_argument("--variants", default="onnxruntime,torch,naive")
+    parser.add_argument("--variants", default="onnxruntime,onnxruntime-float,torch,naive")
     parser.add_argument("--rate", type=float, default=30.0, help="camera frames per second offered (default 30)")
     parser.add_argument("--duration", type=float, default=12.0, help="measured seconds per variant")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (default: stdout)")
