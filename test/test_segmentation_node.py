@@ -115,3 +115,23 @@ def test_shipped_model_segments_held_out_simulator_frames() -> None:
     iou = result["per_class_iou"]
     assert result["images"] == len(samples) >= 4
     assert iou["road"] > 0.9 and iou["sky"] > 0.9 and iou["building"] > 0.8 and iou["car"] > 0.6, iou
+
+
+def test_segmentation_benchmark_runs_the_node_with_each_shipped_model(tmp_path: Path) -> None:
+    """``kvision bench segmentation``: the node as a process at 30 Hz, the CPU default (INT8) beside the
+    float model; figures are the benchmark's business, here the tool is tested."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "segmentation.json"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "kvision"), "bench", "segmentation", "--variants",
+         "onnxruntime,onnxruntime-float", "--duration", "3", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    int8, float_model = json.loads(out.read_text())["runs"]
+    assert int8["model"].endswith("INT8") and not float_model["model"].endswith("INT8")
+    for run in (int8, float_model):
+        assert run["backend"] == "onnxruntime" and run["sustained_fps"] > 0 and run["model_ms_p50"] > 0, run
