@@ -105,6 +105,7 @@ def test_kvision_doctor_reports_a_complete_install() -> None:
     result = run_kvision("doctor")
     assert result.returncode == 0, result.stdout
     assert "vision_msgs.msg" in result.stdout and "FAIL" not in result.stdout
+    assert "model segmentation_int8.onnx" in result.stdout and "sha256 verified" in result.stdout
 
 
 def test_kvision_usage_errors_exit_non_zero_without_traceback() -> None:

@@ -23,6 +23,8 @@ MODULES = (
 
 def doctor(args: argparse.Namespace) -> int:
     from kvision_driving.core.allocator import keep_large_buffers
+    from kvision_driving.inference.model_card import verified_card
+    from kvision_driving.resources import installed_path
     from kvision_driving.ros.dds import apply_default_dds_profile, default_profile_path
 
     def module(name: str) -> Callable[[], str]:
@@ -38,6 +40,8 @@ def doctor(args: argparse.Namespace) -> int:
     checks.append(
         ("allocator keeps large buffers", lambda: "yes" if keep_large_buffers() else "no (user setting or not glibc)")
     )
+    for model in sorted(installed_path("models").glob("*.onnx")):  # the shipped models match their cards
+        checks.append((f"model {model.name}", lambda model=model: f"{verified_card(model).name}, sha256 verified"))
     failed = 0
     for name, check in checks:
         try:
