@@ -121,7 +121,8 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     assert run["nodes"]["planning_node"]["buffered_pending_inputs"] == 0  # it has no worker slots
     assert run["trajectories"] > 0 and run["end_to_end_ms"]["count"] > 0 and run["end_to_end_ms"]["p50"] > 0
     stages = run["stages_after_sensors_ms"]
-    assert stages["labels"]["count"] > 0 and stages["trajectory"]["count"] > 0, stages
-    # Every stage's output follows the sensor data it came from, and the chain runs in order at the median.
-    assert 0 < stages["labels"]["p50"] < stages["tracked"]["p50"] < stages["trajectory"]["p50"], stages
+    assert all(stage["count"] > 0 and stage["p50"] > 0 for stage in stages.values()), stages
+    # Tracked objects come before the plans made with them. (Labels need not come before the tracks: on a
+    # loaded machine fusion stops waiting for them after label_wait_s.)
+    assert stages["tracked"]["p50"] < stages["trajectory"]["p50"], stages
     assert "| segmentation_node |" in (tmp_path / "pipeline.md").read_text()
