@@ -273,14 +273,14 @@ def test_quantized_model_is_verified_by_its_card_and_follows_the_float_model(tin
 def test_cpu_onnxruntime_takes_the_shipped_int8_model_everything_else_the_float_one(tmp_path: Path) -> None:
     from kvision_driving.ros.models import model_to_open
 
-    params = {"model_path": "", "backend": "onnxruntime", "cpu_int8": True}
-    assert model_to_open(params, "segmentation.onnx").name == "segmentation_int8.onnx"
-    assert model_to_open({**params, "cpu_int8": False}, "segmentation.onnx").name == "segmentation.onnx"
+    params = {"model_path": "", "cpu_int8": True}
+    assert model_to_open(params, "segmentation.onnx", "onnxruntime").name == "segmentation_int8.onnx"
+    assert model_to_open({**params, "cpu_int8": False}, "segmentation.onnx", "onnxruntime").name == "segmentation.onnx"
     for backend in ("torch", "tensorrt", "onnxruntime-cuda"):
-        assert model_to_open({**params, "backend": backend}, "segmentation.onnx").name == "segmentation.onnx"
-    assert model_to_open(params, "actions.onnx").name == "actions.onnx"  # none shipped: the float model
+        assert model_to_open(params, "segmentation.onnx", backend).name == "segmentation.onnx"
+    assert model_to_open(params, "actions.onnx", "onnxruntime").name == "actions.onnx"  # none shipped: float
     mine = tmp_path / "mine.onnx"
-    assert model_to_open({**params, "model_path": str(mine)}, "segmentation.onnx") == mine
+    assert model_to_open({**params, "model_path": str(mine)}, "segmentation.onnx", "onnxruntime") == mine
 
 
 def test_quantize_command_writes_the_model_and_its_card_and_keeps_an_existing_one(

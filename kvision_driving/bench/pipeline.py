@@ -104,14 +104,20 @@ def _node_figures(values: dict[str, str]) -> dict[str, Any]:
     return figures
 
 
+def _first_arrivals(sensors: list[tuple[float, int]]) -> dict[int, float]:
+    """The first arrival of each stamp among (arrival, stamp) pairs of several streams."""
+    first_seen: dict[int, float] = {}
+    for arrived, stamp in sensors:
+        first_seen[stamp] = min(arrived, first_seen.get(stamp, arrived))
+    return first_seen
+
+
 def end_to_end_ms(
     sensors: list[tuple[float, int]], objects: list[tuple[float, int]], trajectories: list[tuple[float, float]]
 ) -> list[float]:
     """For each trajectory: its arrival minus the first arrival of the sensor data behind the newest objects
     that had arrived before it (what the planner planned with). All (arrival, stamp) pairs."""
-    first_seen: dict[int, float] = {}
-    for arrived, stamp in sensors:
-        first_seen[stamp] = min(arrived, first_seen.get(stamp, arrived))
+    first_seen = _first_arrivals(sensors)
     objects = sorted(objects)
     arrivals = np.array([arrived for arrived, _ in objects])
     newest_stamp = np.maximum.accumulate([stamp for _, stamp in objects]) if objects else np.zeros(0, np.int64)
@@ -145,9 +151,7 @@ def stage_latencies_ms(
 ) -> dict[str, dict[str, float | int | None]]:
     """Where the end-to-end time goes: each stage's output (by its stamp) after the first arrival of the sensor
     data stamped alike; for the trajectory, the first one after each predicted objects message."""
-    first_seen: dict[int, float] = {}
-    for arrived, stamp in sensors:
-        first_seen[stamp] = min(arrived, first_seen.get(stamp, arrived))
+    first_seen = _first_arrivals(sensors)
     result = {
         name: _percentiles([(arrived - first_seen[stamp]) * 1e3 for arrived, stamp in arrivals if stamp in first_seen])
         for name, arrivals in stages.items()

@@ -17,6 +17,7 @@ from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, Qo
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from kvision_driving.data.bags import typestore
+from kvision_driving.ros.convert import msgtype_name
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 QOS_KINDS = ("sensor_data", "reliable", "latched")
@@ -24,8 +25,7 @@ QOS_KINDS = ("sensor_data", "reliable", "latched")
 
 def type_name(message: object) -> str:
     """``pkg/msg/Name`` of an rclpy message instance."""
-    cls = type(message)
-    return f"{cls.__module__.split('.')[0]}/msg/{cls.__name__}"
+    return msgtype_name(type(message))
 
 
 def bag_qos(kind: str) -> Qos:

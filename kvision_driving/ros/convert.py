@@ -33,6 +33,15 @@ from kvision_driving.core.geometry import (
 )
 
 
+class ConversionError(ValueError):
+    """A message that cannot be converted; ``str()`` says why."""
+
+
+def msgtype_name(msg_type: type) -> str:
+    """``pkg/msg/Name`` of an rclpy message class, as bags and rosbags name it."""
+    return f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
+
+
 def decode_raw(data: bytes, msg_type: type) -> Any:
     """A message a subscription received raw (CDR bytes), decoded by rosbags' deserialiser for its type: the
     same fields as rclpy's message, and two to three times faster for a message of many small parts (a
@@ -42,15 +51,11 @@ def decode_raw(data: bytes, msg_type: type) -> Any:
 
     from kvision_driving.data.bags import typestore
 
-    name = f"{msg_type.__module__.split('.')[0]}/msg/{msg_type.__name__}"
+    name = msgtype_name(msg_type)
     try:
         return typestore().deserialize_cdr(data, name)
     except (SerdeError, struct.error, IndexError, ValueError, TypeError, OverflowError, MemoryError) as error:
         raise ConversionError(f"not a {name}: {type(error).__name__}: {error}") from error
-
-
-class ConversionError(ValueError):
-    """A message that cannot be converted; ``str()`` says why."""
 
 
 #: Anything larger is treated as corrupt rather than allocated.

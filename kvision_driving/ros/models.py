@@ -30,15 +30,14 @@ MODEL_PARAMS = (
 )
 
 
-def model_to_open(params: dict, shipped: str) -> Path:
+def model_to_open(params: dict, shipped: str, backend: str) -> Path:
     """``model_path``, else the shipped model: its INT8 sibling (``<name>_int8.onnx``) when ``cpu_int8`` is on,
-    the backend comes out as ONNX Runtime on the CPU, and one is shipped; GPU backends take the float model
-    (TensorRT builds its own reduced precision from it)."""
+    ``backend`` (resolved: not ``auto``) is ONNX Runtime on the CPU, and one is shipped; GPU backends take the
+    float model (TensorRT builds its own reduced precision from it)."""
     if params["model_path"]:
         return Path(str(params["model_path"]))
     model = shipped_model(shipped)
-    backend = str(params["backend"])
-    if params["cpu_int8"] and (backend == "onnxruntime" or (backend == "auto" and auto_backend()[0] == "onnxruntime")):
+    if params["cpu_int8"] and backend == "onnxruntime":
         int8 = model.with_name(model.name.removesuffix(".onnx") + "_int8.onnx")
         if int8.is_file():
             return int8
@@ -49,12 +48,13 @@ def open_model(node: object, shipped: str) -> tuple[Path, BackendChoice]:
     """The node's model (``model_path`` or the shipped ``shipped``) verified and opened with its backend;
     a model that cannot be used is a ParameterError (the node stops at start, saying why)."""
     params = node.params
-    model = model_to_open(params, shipped)
+    backend, reason = auto_backend() if params["backend"] == "auto" else (str(params["backend"]), "requested")
+    model = model_to_open(params, shipped, backend)
     cache = str(params["engine_cache_dir"])
     try:
         choice = create_backend(
             model,
-            str(params["backend"]),
+            backend,
             str(params["precision"]),
             int(params["threads"]),
             Path(cache) if cache else None,
@@ -63,5 +63,5 @@ def open_model(node: object, shipped: str) -> tuple[Path, BackendChoice]:
         raise ParameterError(f"model {model}: {error}") from error
     node.health.backend = choice.backend.name
     node.health.set_value("model", choice.card.name)
-    node.get_logger().info(f"backend {choice.backend.name} ({choice.reason}); model {model.name}")
+    node.get_logger().info(f"backend {choice.backend.name} ({reason}); model {model.name}")
     return model, choice
