@@ -13,11 +13,16 @@ def train_segmentation(args: argparse.Namespace) -> int:
     from kvision_driving.data.cityscapes import DatasetError
     from kvision_driving.nets.train_segmentation import InitialWeightsError, TrainConfig, train
 
-    if args.height % 128 or args.width % 128:
-        raise CliError("--height and --width must be multiples of 128 (the network pools at 1/32 into 4x4 bins)")
+    if args.height % 32 or args.width % 32:
+        raise CliError("--height and --width must be multiples of 32 (the network's stride)")
+    if args.mix and len(args.mix) != len(args.data):
+        raise CliError(f"--mix gives {len(args.mix)} shares for {len(args.data)} --data folders")
+    if args.mix and (min(args.mix) < 0 or sum(args.mix) <= 0):
+        raise CliError("--mix shares must be non-negative and not all zero")
     config = TrainConfig(
         data=args.data,
         out=args.out,
+        mix=args.mix or [],
         input_height=args.height,
         input_width=args.width,
         crop=args.crop,
@@ -28,7 +33,9 @@ def train_segmentation(args: argparse.Namespace) -> int:
         seed=args.seed,
         threads=args.threads,
         max_train_images=args.max_train_images,
+        max_val_images=args.max_val_images,
         init_weights=args.init,
+        precision=args.precision,
     )
     if args.init is not None and not args.init.is_file():
         raise CliError(f"--init: no such weights file: {args.init}")
@@ -36,15 +43,16 @@ def train_segmentation(args: argparse.Namespace) -> int:
         summary = train(config)
     except (DatasetError, InitialWeightsError) as error:
         raise CliError(str(error)) from error
-    print(f"val mIoU {summary['metrics']['miou']:.4f}; outputs in {args.out}", file=sys.stderr)
+    said = ", ".join(f"{name} {result['miou']:.4f}" for name, result in summary["metrics_by_data"].items())
+    print(f"val mIoU {said}; outputs in {args.out}", file=sys.stderr)
     return 0
 
 
 def export_segmentation(args: argparse.Namespace) -> int:
     from kvision_driving.nets.export import export_segmentation as export
 
-    if args.height % 128 or args.width % 128:
-        raise CliError("--height and --width must be multiples of 128")
+    if args.height % 32 or args.width % 32:
+        raise CliError("--height and --width must be multiples of 32")
     if not args.checkpoint.exists():
         raise CliError(f"{args.checkpoint} not found (a .safetensors from kvision train segmentation)")
     card = export(args.checkpoint, args.out, args.metrics, args.height, args.width, args.command)
@@ -155,20 +163,33 @@ def register(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train a network")
     tasks = train.add_subparsers(dest="task", metavar="TASK")
     tasks.required = True
-    parser = tasks.add_parser("segmentation", help="semantic segmentation on a Cityscapes-layout folder")
-    parser.add_argument("--data", type=Path, required=True, help="folder with leftImg8bit/ and gtFine/")
+    parser = tasks.add_parser(
+        "segmentation", help="semantic segmentation on labelled folders (simulator export, CamVid, Cityscapes)"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        required=True,
+        help="a labelled folder with train/ and val/ splits; repeat to mix datasets (each in its own classes)",
+    )
+    parser.add_argument("--mix", type=float, nargs="+", help="share of each --data folder in a batch (default equal)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoint, weights, plots, metrics")
-    parser.add_argument("--height", type=int, default=384)
+    parser.add_argument("--height", type=int, default=384, help="deployed input height: its pixels fit evaluation")
     parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--crop", type=int, default=320)
+    parser.add_argument("--crop", type=int, default=384)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--max-train-images", type=int, default=0, help="subsample the train split (0: all)")
+    parser.add_argument("--max-train-images", type=int, default=0, help="subsample each train split (0: all)")
+    parser.add_argument("--max-val-images", type=int, default=0, help="subsample each val split (0: all)")
     parser.add_argument("--init", type=Path, help="fine-tune from these .safetensors weights (e.g. models/)")
+    parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: faster on CPUs with native bfloat16"
+    )
     parser.set_defaults(handler=train_segmentation)
 
     parser = tasks.add_parser("actions", help="action recognition on clips from kvision dataset actions")

@@ -27,7 +27,7 @@ class DatasetError(ValueError):
 class Sample:
     image: Path
     labels: Path
-    label_kind: str  # "train_ids" or "label_ids"
+    label_kind: str  # "train_ids", "label_ids" (Cityscapes labelIds) or "dataset_ids" (a spec's own classes)
 
 
 def find_samples(root: Path, split: str) -> list[Sample]:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kvision_driving.core.image_fit import SIZE_POLICIES
 from kvision_driving.resources import installed_path
 
 
@@ -23,6 +24,9 @@ class ModelIntegrityError(RuntimeError):
 class InputSpec:
     name: str
     shape: list[int]  # [channels, height, width]; batch is dynamic
+    # How an image of another size becomes the input (core.image_fit): "letterbox" into exactly this size,
+    # or "pixels": any size of about height x width pixels, multiples of 32 (the graph's sizes are dynamic).
+    size_policy: str = "letterbox"
     colour_order: str = "rgb"
     mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
@@ -79,6 +83,8 @@ def load_card(path: Path) -> ModelCard:
         raise ModelIntegrityError(f"model card {path} is malformed: {error}") from error
     if len(card.input.shape) != 3 or min(card.input.shape) <= 0:
         raise ModelIntegrityError(f"model card {path}: input shape must be three positive sizes (batch is dynamic)")
+    if card.input.size_policy not in SIZE_POLICIES:
+        raise ModelIntegrityError(f"model card {path}: size_policy must be one of {', '.join(SIZE_POLICIES)}")
     if len(card.sha256) != 64:
         raise ModelIntegrityError(f"model card {path}: sha256 must be 64 hex digits")
     return card
@@ -108,6 +114,12 @@ def write_card(card: ModelCard, model: Path) -> Path:
     return path
 
 
+_SIZE_POLICY_TEXT = {
+    "letterbox": "scaled to fit this size keeping the aspect ratio, padded (fixed input size)",
+    "pixels": "any size: scaled to about this many pixels keeping the aspect ratio, padded to multiples of 32",
+}
+
+
 def card_markdown(card: ModelCard) -> str:
     lines = [
         f"# Model card: {card.name}",
@@ -117,7 +129,7 @@ def card_markdown(card: ModelCard) -> str:
         f"- sha256: `{card.sha256}`",
         f"- input `{card.input.name}`: {card.input.colour_order.upper()} float32 N x {card.input.shape[0]} x "
         f"{card.input.shape[1]} x {card.input.shape[2]}, x * {card.input.scale:.6g} then (x - mean) / std with "
-        f"mean {card.input.mean}, std {card.input.std}",
+        f"mean {card.input.mean}, std {card.input.std}; other image sizes: {_SIZE_POLICY_TEXT[card.input.size_policy]}",
         *(f"- input `{name}`: float32 N x {' x '.join(map(str, shape))}" for name, shape in card.extra_inputs.items()),
         *(f"- output `{name}`: {meaning}" for name, meaning in card.outputs.items()),
         f"- classes ({len(card.classes)}): {', '.join(card.classes)}",

@@ -39,7 +39,7 @@ def export_onnx(
     output_names: list[str],
     dynamic_axes: dict[str, dict[int, str]],
 ) -> None:
-    """Export with the TorchScript-based exporter (fixed spatial size, dynamic batch), then check the graph."""
+    """Export with the TorchScript-based exporter (the axes ``dynamic_axes`` names are dynamic), then check it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     module.eval()
     with warnings.catch_warnings():
@@ -60,21 +60,24 @@ def export_onnx(
 def export_segmentation(
     weights: Path, out: Path, metrics_path: Path | None = None, height: int = 384, width: int = 640, command: str = ""
 ) -> Path:
-    if height % 128 or width % 128:
-        raise ValueError(f"input {height}x{width}: height and width must be multiples of 128 (pyramid pooling at 1/32)")
+    if height % 32 or width % 32:
+        raise ValueError(f"input {height}x{width}: height and width must be multiples of 32 (the network's stride)")
     network = FastSCNN()
     network.load_state_dict(load_file(str(weights)))
     head = CoarseLogitsHead(network).eval()
-    example = torch.randn(2, 3, height, width)
-    export_onnx(head, example, out, "image", ["logits"], {"image": {0: "batch"}, "logits": {0: "batch"}})
-    # torch and ONNX Runtime must agree before the model is shipped.
+    # Any input size (multiples of 32): cameras of every aspect ratio run unstretched (core.image_fit).
+    axes = {0: "batch", 2: "height", 3: "width"}
+    export_onnx(head, torch.randn(2, 3, height, width), out, "image", ["logits"], {"image": axes, "logits": axes})
+    # torch and ONNX Runtime must agree before the model is shipped, at the nominal size and others.
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(None, {"image": example.numpy()})
-    with torch.inference_mode():
-        reference = head(example).numpy()
-    agreement = float(np.mean(logits.argmax(axis=1) == reference.argmax(axis=1)))
-    if agreement < 0.999 or not np.allclose(logits, reference, atol=1e-3):
-        raise RuntimeError(f"ONNX Runtime disagrees with torch (class agreement {agreement:.5f})")
+    for size in ((height, width), (288, 928), (448, 576)):
+        example = torch.randn(2, 3, *size)
+        (logits,) = session.run(None, {"image": example.numpy()})
+        with torch.inference_mode():
+            reference = head(example).numpy()
+        agreement = float(np.mean(logits.argmax(axis=1) == reference.argmax(axis=1)))
+        if agreement < 0.999 or not np.allclose(logits, reference, atol=1e-3):
+            raise RuntimeError(f"ONNX Runtime disagrees with torch at {size} (class agreement {agreement:.5f})")
     # The weights travel with the ONNX file, so the torch backend runs the very same model.
     shipped_weights = out.with_name(out.name.removesuffix(".onnx") + ".safetensors")
     if shipped_weights.resolve() != weights.resolve():
@@ -86,7 +89,7 @@ def export_segmentation(
         task="segmentation",
         file=out.name,
         sha256="",
-        input=InputSpec(name="image", shape=[3, height, width], mean=list(MEAN), std=list(STD)),
+        input=InputSpec(name="image", shape=[3, height, width], mean=list(MEAN), std=list(STD), size_policy="pixels"),
         outputs={
             "logits": f"float32 N x {len(CLASS_NAMES)} x H/4 x W/4, class scores at a quarter of the input's "
             "resolution; full-resolution labels are the argmax of them resized bilinearly, confidence the "

@@ -41,14 +41,19 @@ def plot_confusion(confusion: NDArray, names: Sequence[str], title: str, path: P
 
 
 def plot_curves(history: dict[str, list], metric: str, metric_label: str, path: Path) -> None:
-    """Training loss per iteration (log scale) beside a validation metric per evaluation."""
+    """Training loss per iteration (log scale) beside a validation metric per evaluation (one line per
+    ``"<metric> <name>"`` series when the history has them, else ``metric``)."""
     plt = _pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     left.plot(history["step"], history["loss"], lw=0.8)
     left.set_xlabel("iteration")
     left.set_ylabel("training loss")
     left.set_yscale("log")
-    right.plot(history["eval_step"], history[metric], marker="o")
+    series = {key.removeprefix(metric + " "): key for key in history if key.startswith(metric + " ")}
+    for label, key in (series or {metric_label: metric}).items():
+        right.plot(history["eval_step"], history[key], marker="o", label=label)
+    if series:
+        right.legend(fontsize=8)
     right.set_xlabel("iteration")
     right.set_ylabel(metric_label)
     right.set_ylim(0, 1)

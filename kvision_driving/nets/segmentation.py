@@ -64,19 +64,32 @@ def bottlenecks(cin: int, cout: int, count: int, stride: int) -> nn.Sequential:
 
 
 class PyramidPooling(nn.Module):
-    """Context at several scales: average-pool to 1x1, 2x2, 4x4 (and 1/1), project, upsample, concatenate."""
+    """Context at several scales: the whole image, and windows of 6 and 3 cells of the 1/32 map (192 and 96
+    input pixels), each projected, upsampled and concatenated to the map.
 
-    def __init__(self, channels: int, bins: tuple[int, ...] = (1, 2, 4)) -> None:
+    Windows of a fixed size rather than a fixed number of bins: the network then runs on any input size
+    and aspect ratio (a KITTI frame, a 4:3 camera) with the same meaning of context, and the graph
+    exports with dynamic height and width (ONNX has no adaptive pooling; exporters freeze its kernel
+    to the example's size). Windows overhanging the edge average the cells they cover.
+    """
+
+    def __init__(self, channels: int, windows: tuple[int, ...] = (0, 6, 3)) -> None:
         super().__init__()
-        self.bins = bins
-        self.stages = nn.ModuleList(conv_bn_relu(channels, channels // 4, 1) for _ in bins)
-        self.project = conv_bn_relu(channels + len(bins) * (channels // 4), channels, 1)
+        self.windows = windows  # 0: the whole map
+        self.stages = nn.ModuleList(conv_bn_relu(channels, channels // 4, 1) for _ in windows)
+        self.project = conv_bn_relu(channels + len(windows) * (channels // 4), channels, 1)
+
+    @staticmethod
+    def pool(x: torch.Tensor, window: int) -> torch.Tensor:
+        if window == 0:
+            return x.mean(dim=(2, 3), keepdim=True)
+        return F.avg_pool2d(x, window, window, ceil_mode=True, count_include_pad=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
         pooled = [
-            F.interpolate(stage(F.adaptive_avg_pool2d(x, b)), size=size, mode="bilinear", align_corners=False)
-            for b, stage in zip(self.bins, self.stages, strict=True)
+            F.interpolate(stage(self.pool(x, w)), size=size, mode="bilinear", align_corners=False)
+            for w, stage in zip(self.windows, self.stages, strict=True)
         ]
         return self.project(torch.cat([x, *pooled], dim=1))
 

@@ -4,6 +4,8 @@ ROS-free. Any backend from inference/ works; buffers are allocated once. The mod
 ``logits`` (N, classes, h, w) at any resolution, as models exported here do (a quarter of the input's)
 and many trained elsewhere do (the input's): labels and confidence at the image's size are computed
 here; or ``labels`` + ``confidence``, as models exported here before did: they are only resized.
+Images of any size are fitted to the model without stretching (``core.image_fit``, the card's size
+policy); the outputs' padding is cropped off before they are resized to the image.
 """
 
 from __future__ import annotations
@@ -53,13 +55,20 @@ class Segmenter:
         postprocess_started = time.perf_counter()
         model_ms = (postprocess_started - model_started) * 1e3
         height, width = rgb.shape[:2]
+        fit = self.preprocessor.fit
         if "labels" in outputs:
-            labels = cv2.resize(outputs["labels"][0].astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+            rows, cols = fit.output_region(*outputs["labels"].shape[-2:])
+            labels = cv2.resize(
+                outputs["labels"][0, :rows, :cols].astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
+            )
             confidence = cv2.resize(
-                outputs["confidence"][0].astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR
+                outputs["confidence"][0, :rows, :cols].astype(np.float32),
+                (width, height),
+                interpolation=cv2.INTER_LINEAR,
             )
         else:
-            labels, confidence = labels_from_logits(outputs["logits"][0], height, width)
+            rows, cols = fit.output_region(*outputs["logits"].shape[-2:])
+            labels, confidence = labels_from_logits(outputs["logits"][0, :, :rows, :cols], height, width)
         finished = time.perf_counter()
         return SegmentationResult(
             labels, confidence, model_ms, (finished - postprocess_started) * 1e3, (finished - started) * 1e3

@@ -43,6 +43,8 @@ def export_segmentation(
     """Cityscapes layout: leftImg8bit/<split>/<scenario>/<scenario>_<seed>_<step>_leftImg8bit.png and the
     matching gtFine _labelTrainIds.png and _labelIds.png. Returns the number of frames written."""
     jobs = [(scenario, seed) for scenario in scenarios for seed in seeds]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "kvision_dataset.yaml").write_text("spec: simulator  # kvision_driving/data/specs/simulator.yaml\n")
     written = 0
     for scenario, seed in tqdm(jobs, desc=f"segmentation {split}", unit="run", disable=not progress):
         simulator = Simulator(replace(scenario, seed=seed), lidar=None)
