@@ -12,6 +12,7 @@ import pytest
 from conftest import SHARED_DATA
 
 from kvision_driving.data.cityscapes import DatasetError, find_samples, load_sample
+from kvision_driving.data.segmentation_sets import load_spec
 from kvision_driving.inference.backends import BackendUnavailableError, auto_backend, create_backend
 from kvision_driving.inference.model_card import ModelIntegrityError, card_path_for, load_card, verified_card
 from kvision_driving.inference.preprocess import ImagePreprocessor
@@ -25,6 +26,8 @@ from kvision_driving.inference.tensorrt import (
 )
 from kvision_driving.perception.segmentation import Segmenter, labels_from_logits, to_rgb
 
+CAMVID = SHARED_DATA / "camvid"
+CAMVID = SHARED_DATA / "camvid"
 CITYSCAPES = SHARED_DATA / "cityscapes"
 
 
@@ -249,11 +252,11 @@ def test_cityscapes_sample_loads_with_train_ids_and_label_ids(tmp_path: Path) ->
 def test_quantized_model_is_verified_by_its_card_and_follows_the_float_model(tiny_model: Path, tmp_path: Path) -> None:
     import onnx
 
-    from kvision_driving.eval.segmentation import simulator_samples
+    from kvision_driving.eval.segmentation import simulator_frames
     from kvision_driving.nets.quantize import quantize_model
     from kvision_driving.sim.scenario import load_scenario
 
-    frames = [rgb for rgb, _ in simulator_samples([load_scenario("dense_traffic")], [0], every=60)]
+    frames = [rgb for rgb, _ in simulator_frames([load_scenario("dense_traffic")], [0], every=60).frames]
     ((cityscapes_rgb, _),) = [load_sample(sample) for sample in find_samples(CITYSCAPES, "val")]
     out = tmp_path / "segmentation_int8.onnx"
     _, card = quantize_model(tiny_model, frames, out)
@@ -293,12 +296,16 @@ def test_quantize_command_writes_the_model_and_its_card_and_keeps_an_existing_on
     command = [
         str(Path(sys.executable).parent / "kvision"), "quantize", str(tiny_model), "--out", str(out),
         "--scenarios", "dense_traffic", "--seeds", "0", "--every", "100", "--eval-seeds", "2000", "--eval-every", "200",
+        "--data", str(CAMVID), "--data-every", "60", "--eval-data", str(CAMVID),
     ]  # fmt: skip
     first = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
     report = json.loads(first.stdout)
     card = verified_card(out)
-    assert report["evaluation"] == card.metrics and 0.0 <= card.metrics["heldout_seeds_2000_miou"] <= 1.0
-    assert card.metrics["heldout_seeds_2000_frames"] > 0
+    assert report["calibration_frames"] == len(range(0, 367, 60)) + len(range(0, 300, 100))  # CamVid + simulator
+    assert report["evaluation"] == card.metrics and 0.0 <= card.metrics["simulator_seeds_2000_miou"] <= 1.0
+    assert card.metrics["simulator_seeds_2000_frames"] > 0
+    assert card.metrics["camvid_val_frames"] == 101  # real frames, scored in CamVid's own classes
+    assert set(card.metrics["camvid_val_per_class_iou"]) <= set(load_spec("camvid").label_space.classes)
     again = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert again.returncode == 2 and "exists" in again.stderr

@@ -106,14 +106,14 @@ def test_tampered_model_stops_the_node_with_a_clear_message(ros_graph, tiny_mode
 
 def test_shipped_model_segments_held_out_simulator_frames() -> None:
     """The committed model on a seed never used in training: the street's big classes are right."""
-    from kvision_driving.eval.segmentation import evaluate, simulator_samples
+    from kvision_driving.eval.segmentation import evaluate, simulator_frames
     from kvision_driving.sim.scenario import load_scenario
 
     model = Path(__file__).resolve().parents[1] / "models" / "segmentation.onnx"
-    samples = simulator_samples([load_scenario("cut_in")], [2001], every=60)
+    samples = simulator_frames([load_scenario("cut_in")], [2001], every=60)
     result = evaluate(model, samples)
     iou = result["per_class_iou"]
-    assert result["images"] == len(samples) >= 4
+    assert result["images"] == samples.count >= 4
     assert iou["road"] > 0.9 and iou["sky"] > 0.9 and iou["building"] > 0.8 and iou["car"] > 0.6, iou
 
 

@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from kvision_driving.core.labels import IGNORE, TRAIN_ID
 from kvision_driving.nets.segmentation import NUM_CLASSES, FastSCNN
 from kvision_driving.nets.train_segmentation import (
+    RENDERED,
     InitialWeightsError,
     TrainConfig,
     augment,
@@ -26,9 +27,11 @@ from kvision_driving.nets.train_segmentation import (
     confusion_matrix,
     iou_from_confusion,
     load_initial_weights,
+    photometric,
 )
 
 CITYSCAPES = SHARED_DATA / "cityscapes"
+CAMVID = SHARED_DATA / "camvid"
 
 
 def kvision(*args: str) -> subprocess.CompletedProcess[str]:
@@ -75,7 +78,7 @@ def test_fine_tuning_starts_from_older_weights_and_names_what_is_new(tmp_path: P
 def test_confusion_and_iou_by_hand() -> None:
     truth = np.array([[0, 0, 1, IGNORE]], np.uint8)
     prediction = np.array([[0, 1, 1, 5]], np.uint8)
-    confusion = confusion_matrix(prediction, truth)
+    confusion = confusion_matrix(prediction, truth, NUM_CLASSES)
     assert confusion.sum() == 3 and confusion[0, 0] == 1 and confusion[0, 1] == 1 and confusion[1, 1] == 1
     iou, present = iou_from_confusion(confusion)
     assert present.tolist() == [True, True] + [False] * (NUM_CLASSES - 2)
@@ -83,23 +86,39 @@ def test_confusion_and_iou_by_hand() -> None:
 
 
 def test_class_weights_favour_rare_classes_and_skip_absent_ones() -> None:
-    labels = np.full((1, 100, 100), TRAIN_ID["road"], np.uint8)
-    labels[0, :5, :5] = TRAIN_ID["pole"]
-    labels[0, 50, :] = IGNORE
-    weights = class_weights(labels)
+    labels = np.full((100, 100), TRAIN_ID["road"], np.uint8)
+    labels[:5, :5] = TRAIN_ID["pole"]
+    labels[50, :] = IGNORE
+    weights = class_weights([labels], NUM_CLASSES)
     assert weights[TRAIN_ID["pole"]] > 5 * weights[TRAIN_ID["road"]]
     assert weights[TRAIN_ID["car"]] == 0.0
     assert torch.all(weights <= 1.0 / np.log(1.02) + 1e-6)
 
 
-def test_augment_crops_to_size_and_pads_with_ignore() -> None:
+def test_augment_scales_around_the_deployed_size_crops_and_pads_with_ignore() -> None:
     rgb = np.full((40, 60, 3), 128, np.uint8)
     labels = np.full((40, 60), TRAIN_ID["road"], np.uint8)
-    config = TrainConfig(data=Path("."), out=Path("."), crop=64, scale_range=(0.5, 0.5))
+    # Deployed at 80 x 120 (the input's pixels, aspect kept): half of that is the frame's own size.
+    config = TrainConfig(data=[], out=Path("."), crop=64, scale_range=(0.5, 0.5), input_height=80, input_width=120)
     out_rgb, out_labels = augment(rgb, labels, config, random.Random(0))
     assert out_rgb.shape == (64, 64, 3) and out_labels.shape == (64, 64)
-    assert (out_labels == IGNORE).sum() == 64 * 64 - 20 * 30  # the scaled image is 30x20; the rest is padding
+    assert (out_labels == IGNORE).sum() == 64 * 64 - 40 * 60  # the rest is padding
     assert set(np.unique(out_labels)) == {TRAIN_ID["road"], IGNORE}
+
+
+def test_rendered_frames_get_a_real_cameras_noise_blur_and_exposure() -> None:
+    """A flat-shaded frame comes out of the simulator's augmentation with sensor noise and soft edges."""
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:, 32:] = 200
+    rng = random.Random(0)
+    outputs = [photometric(rgb, RENDERED, rng) for _ in range(20)]
+    flat = [float(out[:, :24].std()) for out in outputs]
+    assert sum(value > 1.0 for value in flat) >= 8  # noise in most of them
+    profiles = [out.astype(float).mean(axis=(0, 2)) for out in outputs]  # across the edge, noise averaged out
+    sharpness = [np.diff(p).max() / (p[40:].mean() - p[:24].mean()) for p in profiles]  # 1: a one-pixel step
+    assert sum(value < 0.9 for value in sharpness) >= 6  # many are blurred across the edge
+    means = [float(out.mean()) for out in outputs]
+    assert max(means) - min(means) > 30  # exposure varies
 
 
 @pytest.fixture
@@ -132,7 +151,7 @@ def test_training_on_real_cityscapes_learns_and_resumes(cityscapes_splits: Path,
     # One real street scene, learnt by heart: far better than after two steps.
     assert after["pixel_accuracy"] > before["pixel_accuracy"] + 0.2, (before["pixel_accuracy"], after)
     assert {"road", "building", "car"} <= set(after["per_class_iou"])
-    for output in ("segmentation.safetensors", "checkpoint.pt", "confusion.png", "curves.png"):
+    for output in ("segmentation.safetensors", "checkpoint.pt", "confusion_cityscapes.png", "curves.png"):
         assert (run / output).stat().st_size > 0
 
 
@@ -145,3 +164,47 @@ def test_fine_tuning_from_a_missing_or_foreign_file_is_a_clear_error(cityscapes_
     result = kvision(*common, "--height", "128", "--width", "256", "--init", str(text))
     assert result.returncode == 2 and "not readable as safetensors" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def camvid_few(tmp_path: Path) -> Path:
+    """Eight real CamVid training frames; three of them again as the val split (linked in place)."""
+    if not CAMVID.is_dir():
+        pytest.skip(f"{CAMVID} is missing")
+    root = tmp_path / "camvid_few"
+    names = sorted(path.name for path in (CAMVID / "train").iterdir())[::40][:8]
+    for split, chosen in (("train", names), ("val", names[:3])):
+        for folder in (split, f"{split}annot"):
+            (root / folder).mkdir(parents=True)
+            for name in chosen:
+                (root / folder / name).symlink_to(CAMVID / folder.replace("val", "train") / name)
+    return root
+
+
+def test_training_on_real_camvid_frames_with_the_simulators_classes_beside_them(
+    camvid_few: Path, cityscapes_splits: Path, tmp_path: Path
+) -> None:
+    """CamVid's coarse labels and Cityscapes' fine ones in one run, each scored in its own classes:
+    the frames' pixel accuracy rises well above where it started."""
+    run = tmp_path / "run"
+    common = ["train", "segmentation", "--data", str(camvid_few), "--data", str(cityscapes_splits), "--mix", "3", "1"]
+    common += ["--out", str(run), "--height", "128", "--width", "192", "--crop", "128", "--batch-size", "4"]
+    common += ["--threads", "2", "--lr", "0.01"]
+    first = kvision(*common, "--iterations", "1", "--eval-every", "1")
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = json.loads((run / "metrics.json").read_text())["metrics_by_data"]
+    second = kvision(*common, "--iterations", "80", "--eval-every", "80")
+    assert second.returncode == 0, second.stderr[-2000:]
+    summary = json.loads((run / "metrics.json").read_text())
+    after = summary["metrics_by_data"]
+    assert set(after) == {"camvid:camvid_few", "cityscapes:cityscapes"}
+    camvid = after["camvid:camvid_few"]
+    assert set(camvid["per_class_iou"]) <= {"sky", "building", "pole", "road", "pavement", "tree", "sign_symbol",
+                                            "fence", "car", "pedestrian", "bicyclist"}  # fmt: skip
+    assert len(camvid["confusion"]) == 12  # 11 classes and "no CamVid class"
+    start = before["camvid:camvid_few"]["pixel_accuracy"]
+    assert camvid["pixel_accuracy"] > max(start + 0.2, 0.6), (start, camvid)
+    assert summary["train_images"] == 8 + 1 and summary["val_images"] == 3 + 1
+    assert (run / "confusion_camvid.png").stat().st_size > 0
+    mix = kvision(*common[:-4], "--mix", "1")
+    assert mix.returncode == 2 and "--mix gives 1 shares for 2 --data folders" in mix.stderr

@@ -37,16 +37,19 @@ def segmentation(args: argparse.Namespace) -> int:
     from kvision_driving.commands import parse_seeds
     from kvision_driving.commands.sim import scenarios_from
     from kvision_driving.data.cityscapes import DatasetError
+    from kvision_driving.data.segmentation_sets import load_spec
     from kvision_driving.eval import segmentation as evaluation
     from kvision_driving.inference.backends import BackendUnavailableError
-    from kvision_driving.inference.model_card import ModelIntegrityError
+    from kvision_driving.inference.model_card import ModelIntegrityError, shipped_model
 
+    model = args.model or shipped_model("segmentation.onnx")
     try:
         if args.data is not None:
-            samples = evaluation.folder_samples(args.data, args.split)
+            spec = load_spec(args.spec) if args.spec else None
+            data = evaluation.folder_frames(args.data, args.split, spec)
         else:
-            samples = evaluation.simulator_samples(scenarios_from(args.scenarios), parse_seeds(args.seeds), args.every)
-        result = evaluation.evaluate(args.model, samples, args.backend, args.grid)
+            data = evaluation.simulator_frames(scenarios_from(args.scenarios), parse_seeds(args.seeds), args.every)
+        result = evaluation.evaluate(model, data, args.backend, args.grid, confusion_png=args.confusion)
     except (DatasetError, ModelIntegrityError, BackendUnavailableError) as error:
         raise CliError(str(error)) from error
     write_json(result, args.out)
@@ -144,15 +147,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.set_defaults(handler=fusion)
 
-    parser = kinds.add_parser("segmentation", help="per-class IoU of a model on held-out simulator seeds or a folder")
-    parser.add_argument("--model", type=Path, default=Path("models/segmentation.onnx"))
+    parser = kinds.add_parser(
+        "segmentation", help="per-class IoU of a model on held-out simulator seeds or a labelled folder, in its classes"
+    )
+    parser.add_argument(
+        "--model", type=Path, default=None, help="an ONNX model with its card (default: the shipped one)"
+    )
     parser.add_argument("--backend", default="onnxruntime")
-    parser.add_argument("--data", type=Path, default=None, help="a Cityscapes-layout folder (else: the simulator)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="a labelled folder: CamVid or Cityscapes layout, or one with a kvision_dataset.yaml (else: the simulator)",
+    )
+    parser.add_argument("--spec", default=None, help="the folder's dataset spec: a name (camvid, cityscapes) or a YAML")
     parser.add_argument("--split", default="val")
     parser.add_argument("--scenarios", default="all")
     parser.add_argument("--seeds", default="2000", help="simulator seeds never used in training")
     parser.add_argument("--every", type=int, default=20, help="simulator steps between frames")
     parser.add_argument("--grid", type=Path, default=None, help="write a camera | truth | prediction PNG")
+    parser.add_argument("--confusion", type=Path, default=None, help="write the confusion matrix PNG")
     parser.add_argument("--out", type=Path, default=None)
     parser.set_defaults(handler=segmentation)
 
