@@ -178,3 +178,55 @@ def test_clustering_one_point_per_voxel_finds_the_vehicles_full_dbscan_finds() -
     assert ours.max() == theirs.max() == 2 and ours[-1] == theirs[-1] == -1
     pairs = set(zip(ours.tolist(), theirs.tolist(), strict=True))
     assert len(pairs) == 4  # the same groups: each of ours is exactly one of theirs
+
+
+def test_a_20_m_truck_painted_on_a_wall_is_no_truck_and_a_real_truck_is() -> None:
+    """A camera that never saw such a street paints a building's wall as truck: 20 m long, 6 m tall beside
+    the road. No truck is that shape: it is rejected with its reason. A 12 m lorry parked beside it is kept."""
+    wall = box_of((10.0, 30.0), (-8.2, -8.0), (0.4, 6.0), step=0.15)
+    lorry = box_of((12.0, 24.0), (5.0, 7.5), (0.5, 3.8), step=0.15)
+    road = ground(size=60.0)
+    points = np.vstack([wall, lorry, road])
+    truck = TRAIN_ID["truck"]
+    labels = np.concatenate([np.full(len(wall) + len(lorry), truck), np.full(len(road), ROAD)]).astype(np.uint8)
+    confidence = np.full(len(points), 0.9, dtype=np.float32)
+    rejected = []
+    detections = detect_objects(points, labels, confidence, rejected=rejected)
+    assert [detection.kind for detection in detections] == ["truck"]
+    assert detections[0].centre[1] == pytest.approx(6.25, abs=0.2)
+    (wall_refused,) = rejected
+    assert wall_refused.kind == "truck" and wall_refused.reason == "too long"
+    assert wall_refused.footprint[0] == pytest.approx(20.0, abs=0.3) and wall_refused.top > 5.5
+
+
+@pytest.mark.parametrize(
+    ("kind_label", "xs", "zs", "reason"),
+    [
+        ("car", (10.0, 14.0), (0.3, 5.5), "too tall"),  # a shop front painted car
+        ("person", (10.0, 10.4), (0.26, 0.4), "too low"),  # a kerb painted person
+        ("car", (10.0, 14.0), (0.4, 1.5), None),  # a car
+    ],
+)
+def test_road_users_must_have_their_shape(kind_label: str, xs: tuple, zs: tuple, reason: str | None) -> None:
+    thing = box_of(xs, (3.0, 3.5), zs, step=0.05)
+    points = np.vstack([thing, ground()])
+    labels = np.concatenate([np.full(len(thing), TRAIN_ID[kind_label]), np.full(len(points) - len(thing), ROAD)])
+    rejected = []
+    detections = detect_objects(
+        points, labels.astype(np.uint8), np.full(len(points), 0.9, np.float32), rejected=rejected
+    )
+    assert [r.reason for r in rejected] == ([reason] if reason else [])
+    assert len(detections) == (0 if reason else 1)
+
+
+def test_a_wall_painted_partly_truck_mostly_building_is_a_wall() -> None:
+    """Truck-shaped (8 m, 3 m tall) but standing among more points painted building: structure."""
+    wall = box_of((10.0, 18.0), (-6.2, -6.0), (0.4, 3.0), step=0.1)
+    painted_truck = np.round(wall[:, 0] * 10).astype(int) % 10 < 4  # stripes of truck, as a confused network paints
+    points = np.vstack([wall, ground()])
+    labels = np.concatenate(
+        [np.where(painted_truck, TRAIN_ID["truck"], TRAIN_ID["building"]), np.full(len(points) - len(wall), ROAD)]
+    ).astype(np.uint8)
+    rejected = []
+    assert detect_objects(points, labels, np.full(len(points), 0.9, np.float32), rejected=rejected) == []
+    assert [r.reason for r in rejected] == ["mostly structure"]

@@ -46,7 +46,33 @@ TOUCH = 0.3
 SLIVER = 0.4
 FITS_PRIOR = 0.5  # m a sliver and the vehicle it joins may exceed that vehicle's prior footprint
 CLOSENESS_POINTS = 256  # points a rectangle's direction is searched on (every one shapes its extent)
+# What a road user of each kind can measure, from the points painted with its class: (longest and shortest
+# side of the footprint, lowest and highest top above the ground), m. A camera that has not seen a street
+# like this one paints walls as trucks and the road as riders; the lidar says what shape they are.
+PLAUSIBLE_SHAPE: dict[str, tuple[float, float, float, float]] = {
+    "car": (6.5, 3.0, 0.5, 3.2),  # vans and pick-ups included
+    "truck": (18.0, 3.5, 0.8, 4.6),  # an articulated lorry is 16.5 m
+    "bus": (19.0, 3.5, 0.8, 4.6),  # an articulated bus 18.75 m
+    "pedestrian": (1.6, 1.6, 0.5, 2.4),  # a child to a tall adult, arms out
+    "bicycle": (2.8, 1.6, 0.5, 2.5),
+    "motorcycle": (3.0, 1.6, 0.5, 2.3),
+}
+# A cluster is that road user only if at least this share of the painted points standing in its footprint
+# say so: a wall painted half truck, half building is a wall.
+MIN_OWN_SHARE = 0.5
+FOOTPRINT_MARGIN = 0.2  # m around a cluster's footprint where other painted points are counted
 CLUSTER_VOXEL = 0.2  # m: DBSCAN clusters one point per voxel this size (cluster_ids)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A cluster painted as a road user that cannot be one (``PLAUSIBLE_SHAPE``, ``MIN_OWN_SHARE``)."""
+
+    kind: str
+    reason: str  # "too long", "too wide", "too low", "too tall", "mostly structure"
+    centre: NDArray[np.float64]
+    footprint: tuple[float, float]  # long, short side of the painted points (m)
+    top: float  # highest painted point above the ground (m)
 
 
 @dataclass(frozen=True)
@@ -189,6 +215,7 @@ def detect_objects(
     min_confidence: float = 0.3,
     ground_threshold: float = 0.25,
     voxel: float = 0.12,
+    rejected: list[Rejection] | None = None,
 ) -> list[Detection]:
     """Detections from painted points in base_link.
 
@@ -232,7 +259,52 @@ def detect_objects(
     vehicles, people = _absorb_mispainted(xyz, labels, *clusters)
     vehicles = _join_slivers(xyz, labels, confidence, vehicles)
     detections = [_cluster_detection(xyz, labels, confidence, members) for members in vehicles + people]
-    return [detection for detection in detections if detection is not None]
+    standing = np.flatnonzero(
+        (labels != UNKNOWN) & (confidence >= min_confidence) & in_range & (height_above(xyz, ground) > ground_threshold)
+    )
+    plausible = []
+    for detection, members in zip(detections, vehicles + people, strict=True):
+        if detection is None:
+            continue
+        refusal = implausible(detection.kind, xyz, labels, members, standing, ground)
+        if refusal is None:
+            plausible.append(detection)
+        elif rejected is not None:
+            rejected.append(refusal)
+    return plausible
+
+
+def implausible(
+    kind: str, xyz: NDArray, labels: NDArray, members: NDArray[np.intp], standing: NDArray[np.intp], ground: NDArray
+) -> Rejection | None:
+    """Why a cluster cannot be a ``kind`` (None: it can): the shape of its points painted as a road user, and
+    what the other painted points standing in its footprint say."""
+    own = members[np.isin(labels[members], list(OBJECT_CLASSES))]
+    centre, sides, angle = fit_rectangle(xyz[own, :2])
+    long_side, short_side = max(sides), min(sides)
+    top = float(height_above(xyz[own], ground).max())
+    max_long, max_short, min_top, max_top = PLAUSIBLE_SHAPE[kind]
+    reason = None
+    if long_side > max_long:
+        reason = "too long"
+    elif short_side > max_short:
+        reason = "too wide"
+    elif top < min_top:
+        reason = "too low"
+    elif top > max_top:
+        reason = "too tall"
+    else:
+        axis_a = np.array([np.cos(angle), np.sin(angle)])
+        offset = xyz[standing, :2] - centre
+        half_a, half_b = (sides[0] / 2 + FOOTPRINT_MARGIN), (sides[1] / 2 + FOOTPRINT_MARGIN)
+        inside = (np.abs(offset @ axis_a) <= half_a) & (np.abs(offset @ [-axis_a[1], axis_a[0]]) <= half_b)
+        inside &= height_above(xyz[standing], ground) <= top + FOOTPRINT_MARGIN
+        in_footprint = standing[inside]
+        if len(in_footprint) and np.isin(labels[in_footprint], list(OBJECT_CLASSES)).mean() < MIN_OWN_SHARE:
+            reason = "mostly structure"
+    if reason is None:
+        return None
+    return Rejection(kind, reason, np.array([centre[0], centre[1], 0.0]), (long_side, short_side), top)
 
 
 def _absorb_mispainted(
