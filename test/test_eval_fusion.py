@@ -68,5 +68,32 @@ def test_eval_refuses_a_real_bag_without_ground_truth_and_names_what_it_lacks(ev
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "cannot be evaluated" in result.stderr and "/localization/odometry" in result.stderr, result.stderr
+    lacking = "/ground_truth/objects/" if evaluation == "fusion" else "/localization/odometry"
+    assert "cannot be evaluated" in result.stderr and lacking in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and not result.stdout.strip()
+
+
+def test_fusion_on_real_argoverse_frames_with_the_shipped_segmentation(tmp_path: Path) -> None:
+    """Three real lidar + camera frames of a busy intersection (Argoverse in the KITTI layout): imported, their
+    images segmented by the shipped model, painted, clustered and scored against the labelled boxes."""
+    bag = tmp_path / "argoverse"
+    imported = subprocess.run(
+        [str(BIN / "kvision"), "import-kitti", str(SHARED_DATA / "argoverse_kitti"), "--out", str(bag)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr[-2000:]
+    out = tmp_path / "fusion.json"
+    evaluate = subprocess.run(
+        [str(BIN / "kvision"), "eval", "fusion", str(bag), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert evaluate.returncode == 0, evaluate.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["labels"] == "model" and result["frames"] == 3 and result["id_switches"] is None
+    car = result["by_class"]["car"]
+    assert car["true_positives"] + car["false_negatives"] >= 20  # cars the camera and the lidar both see
+    assert car["recall"] >= 0.8, car
+    assert max(result["false_objects_per_frame"]) <= 5, result["false_objects_per_frame"]
+    assert car["centre_error_median_m"] <= 1.0, car

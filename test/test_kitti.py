@@ -124,3 +124,22 @@ def test_bad_kitti_files_are_reported(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_lidar_height_comes_from_the_scans_not_from_kittis_car() -> None:
+    """KITTI's HDL-64E is 1.73 m above the road; the Argoverse frames' origin is the ego frame near the ground.
+    The importer measures each: base_link is on the road under the lidar for both."""
+    from kvision_driving.data.kitti import lidar_height
+    from kvision_driving.ros.kitti_import import velodyne_in_base
+
+    (kitti,) = find_frames(KITTI)
+    assert lidar_height(kitti.points) == pytest.approx(1.73, abs=0.1)
+    argoverse = find_frames(SHARED_DATA / "argoverse_kitti")
+    heights = [lidar_height(frame.points) for frame in argoverse]
+    assert all(h == pytest.approx(0.38, abs=0.1) for h in heights), heights
+    assert velodyne_in_base(argoverse)[2, 3] == pytest.approx(np.median(heights), abs=0.03)  # RANSAC varies a little
+    # Road returns land near z = 0 in base_link.
+    base = transform_points(velodyne_in_base(argoverse), argoverse[0].points[:, :3].astype(np.float64))
+    near = np.hypot(base[:, 0], base[:, 1]) < 15
+    assert abs(np.percentile(base[near, 2], 10)) < 0.15
+    assert {o.kind for o in argoverse[0].objects} == {"car", "pedestrian"}  # Argoverse's upper-case names

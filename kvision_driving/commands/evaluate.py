@@ -19,16 +19,20 @@ if TYPE_CHECKING:
 
 
 def fusion(args: argparse.Namespace) -> int:
-    from kvision_driving.eval.fusion import LABEL_TOPICS, evaluate_bag
+    from kvision_driving.eval.fusion import LABEL_SOURCES, evaluate_bag
+    from kvision_driving.inference.backends import BackendUnavailableError
+    from kvision_driving.inference.model_card import ModelIntegrityError
 
     if not args.bag.exists():
         raise CliError(f"bag {args.bag} not found")
-    if args.labels not in LABEL_TOPICS:
-        raise CliError(f"--labels must be one of {', '.join(LABEL_TOPICS)}")
+    if args.labels not in LABEL_SOURCES:
+        raise CliError(f"--labels must be one of {', '.join(LABEL_SOURCES)}")
     try:
-        result = evaluate_bag(args.bag, args.labels, png=args.png)
+        result = evaluate_bag(args.bag, args.labels, png=args.png, model=args.model, backend=args.backend)
     except BAG_CONTENT_ERRORS as error:
         raise _bag_error(args.bag, error) from error
+    except (ModelIntegrityError, BackendUnavailableError) as error:
+        raise CliError(f"model: {error}") from error
     write_json(result, args.out)
     return 0
 
@@ -141,8 +145,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     kinds = evaluate.add_subparsers(dest="evaluation", metavar="WHAT")
     kinds.required = True
     parser = kinds.add_parser("fusion", help="detection precision/recall by class and range, errors, MOTA, ID switches")
-    parser.add_argument("bag", type=Path, help="a bag from kvision sim record")
-    parser.add_argument("--labels", default="ground-truth", help="ground-truth | segmentation (recorded node output)")
+    parser.add_argument("bag", type=Path, help="a bag from kvision sim record, or kvision import-kitti with labels")
+    parser.add_argument(
+        "--labels",
+        default="auto",
+        help="what paints the points: ground-truth (simulator) | segmentation (recorded node output) | "
+        "model (segment the bag's images here) | auto (the first of those the bag allows)",
+    )
+    parser.add_argument("--model", type=Path, default=None, help="segmentation model for --labels model (shipped)")
+    parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--png", type=Path, default=None, help="bird's-eye view of the last scored sweep")
     parser.add_argument("--out", type=Path, default=None)
     parser.set_defaults(handler=fusion)

@@ -19,7 +19,9 @@ from numpy.typing import NDArray
 from kvision_driving.core.camera import PinholeCamera
 from kvision_driving.core.geometry import Matrix4, invert_transform, make_transform
 
-VELODYNE_HEIGHT = 1.73  # m above the road, KITTI setup
+VELODYNE_HEIGHT = 1.73  # m above the road, KITTI setup (a folder's own is measured: lidar_height)
+# Object types of KITTI's label_2 files, and of Argoverse 1 logs converted to the KITTI layout (upper case).
+# Anything else (DontCare, Misc, ON_ROAD_OBSTACLE, STROLLER, ANIMAL...) is no road user we detect.
 KITTI_KINDS = {
     "Car": "car",
     "Van": "car",
@@ -28,6 +30,15 @@ KITTI_KINDS = {
     "Person_sitting": "pedestrian",
     "Cyclist": "bicycle",
     "Tram": "bus",
+    "VEHICLE": "car",
+    "EMERGENCY_VEHICLE": "car",
+    "LARGE_VEHICLE": "truck",
+    "TRAILER": "truck",
+    "BUS": "bus",
+    "SCHOOL_BUS": "bus",
+    "PEDESTRIAN": "pedestrian",
+    "BICYCLIST": "bicycle",
+    "MOTORCYCLIST": "motorcycle",
 }
 
 
@@ -137,6 +148,30 @@ def read_labels(path: Path, calibration: KittiCalibration) -> list[KittiObject]:
             KittiObject(KITTI_KINDS[fields[0]], (left, top, right, bottom), centre, yaw, (length, width, height))
         )
     return objects
+
+
+def lidar_height(points: NDArray[np.floating], near: float = 3.0, far: float = 30.0) -> float | None:
+    """Height of the lidar frame's origin above the road (m), from the scan itself: the dominant level plane
+    among the lowest returns 3-30 m around (RANSAC, open3d; a busy street's people and cars outnumber the
+    road among the lower half of the returns). KITTI's HDL-64E sits 1.73 m up; logs of other
+    vehicles converted to the KITTI layout often put the origin elsewhere (Argoverse: the ego frame, near the
+    ground). None when no level plane is found."""
+    import open3d as o3d
+
+    xyz = np.asarray(points[:, :3], dtype=np.float64)
+    distance = np.hypot(xyz[:, 0], xyz[:, 1])
+    ring = xyz[(distance > near) & (distance < far)]
+    if len(ring) < 100:
+        return None
+    low = ring[ring[:, 2] < np.percentile(ring[:, 2], 15)]
+    low = low[:: max(1, len(low) // 20_000)]
+    o3d.utility.random.seed(0)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(low))
+    plane, inliers = cloud.segment_plane(distance_threshold=0.1, ransac_n=3, num_iterations=500)
+    _, _, c, d = plane
+    if abs(c) < 0.95 or len(inliers) < 0.3 * len(low):
+        return None
+    return float(d / c)  # the plane z = -d / c below the origin
 
 
 @dataclass(frozen=True)

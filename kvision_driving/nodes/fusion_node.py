@@ -81,6 +81,7 @@ class FusionNode(KvisionNode):
         self.confidences: list[dict[int, object]] = [{} for _ in label_topics]
         self.cameras_known: list[PinholeCamera | None] = [None] * self.cameras
         self.unpainted_views = 0
+        self.implausible_clusters = 0
         self.poses = PoseHistory()
         self.pipeline = FusionPipeline(
             FusionSettings(
@@ -224,6 +225,8 @@ class FusionNode(KvisionNode):
         self.health.set_value("cameras_used", len(views))
         self.health.set_value("painted_share", f"{painted_share:.2f}")
         self.health.set_value("tracks", len(result.tracks))
+        self.implausible_clusters += len(result.rejected)  # painted as road users, shaped like none
+        self.health.set_value("implausible_clusters", self.implausible_clusters)
         if not views:
             self.health.set_state(WARN, "no label image within max_offset_s: nothing painted")
         else:

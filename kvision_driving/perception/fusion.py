@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kvision_driving.core.geometry import Matrix4, transform_points
-from kvision_driving.perception.objects import Detection, detect_objects
+from kvision_driving.perception.objects import Detection, Rejection, detect_objects
 from kvision_driving.perception.painting import CameraView, paint
 from kvision_driving.perception.tracking import MultiObjectTracker, Track
 
@@ -31,6 +31,7 @@ class FusionResult:
     tracks: list[Track]  # in ``tracking_frame``
     tracking_frame: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    rejected: list[Rejection] = field(default_factory=list)  # clusters that cannot be what they are painted as
 
 
 class FusionPipeline:
@@ -57,8 +58,15 @@ class FusionPipeline:
         started = time.perf_counter()
         points_base = transform_points(lidar_in_base, np.asarray(points_lidar, dtype=np.float64))
         settings = self.settings
+        rejected: list[Rejection] = []
         detections = detect_objects(
-            points_base, labels, confidence, settings.max_range, settings.min_confidence, settings.ground_threshold
+            points_base,
+            labels,
+            confidence,
+            settings.max_range,
+            settings.min_confidence,
+            settings.ground_threshold,
+            rejected=rejected,
         )
         timings["detect"] = (time.perf_counter() - started) * 1e3
         started = time.perf_counter()
@@ -80,4 +88,4 @@ class FusionPipeline:
             to_track, frame = detections, base_frame
         tracks = self.tracker.update(to_track, stamp_ns)
         timings["track"] = (time.perf_counter() - started) * 1e3
-        return FusionResult(labels, confidence, detections, tracks, frame, timings)
+        return FusionResult(labels, confidence, detections, tracks, frame, timings, rejected)

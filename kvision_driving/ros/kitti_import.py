@@ -15,8 +15,8 @@ from rosgraph_msgs.msg import Clock
 from tf2_msgs.msg import TFMessage
 from tqdm import tqdm
 
-from kvision_driving.core.geometry import invert_transform, make_transform, transform_points
-from kvision_driving.data.kitti import VELODYNE_HEIGHT, KittiFrame, find_frames
+from kvision_driving.core.geometry import Matrix4, invert_transform, make_transform, transform_points
+from kvision_driving.data.kitti import VELODYNE_HEIGHT, KittiFrame, find_frames, lidar_height
 from kvision_driving.perception.objects import Detection
 from kvision_driving.ros.bag import BagWriter
 from kvision_driving.ros.convert import (
@@ -32,31 +32,38 @@ from kvision_driving.ros.object_messages import detected_objects
 START_NS = 100_000_000_000
 PERIOD_NS = 100_000_000  # KITTI's 10 Hz
 CAMERA_FRAME, LIDAR_FRAME, BASE_FRAME = "camera_2_optical", "velodyne", "base_link"
-VELODYNE_IN_BASE = make_transform(translation=[0.0, 0.0, VELODYNE_HEIGHT])
 
 
-def kitti_static_transforms(frame: KittiFrame, stamp_ns: int) -> TFMessage:
+def velodyne_in_base(frames: list[KittiFrame]) -> Matrix4:
+    """base_link (on the road, under the lidar) <- velodyne: the height measured from the scans (median over
+    the frames), KITTI's 1.73 m where no level road is found."""
+    heights = [height for height in (lidar_height(frame.points) for frame in frames) if height is not None]
+    return make_transform(translation=[0.0, 0.0, float(np.median(heights)) if heights else VELODYNE_HEIGHT])
+
+
+def kitti_static_transforms(frame: KittiFrame, stamp_ns: int, lidar_in_base: Matrix4) -> TFMessage:
     camera_in_velodyne = invert_transform(frame.calibration.velodyne_to_camera2())
     return TFMessage(
         transforms=[
-            matrix_to_transform_stamped(VELODYNE_IN_BASE, BASE_FRAME, LIDAR_FRAME, stamp_ns),
-            matrix_to_transform_stamped(VELODYNE_IN_BASE @ camera_in_velodyne, BASE_FRAME, CAMERA_FRAME, stamp_ns),
+            matrix_to_transform_stamped(lidar_in_base, BASE_FRAME, LIDAR_FRAME, stamp_ns),
+            matrix_to_transform_stamped(lidar_in_base @ camera_in_velodyne, BASE_FRAME, CAMERA_FRAME, stamp_ns),
         ]
     )
 
 
-def label_detections(frame: KittiFrame) -> list[Detection]:
+def label_detections(frame: KittiFrame, lidar_in_base: Matrix4) -> list[Detection]:
     detections = []
     for obj in frame.objects:
-        centre = transform_points(VELODYNE_IN_BASE, obj.centre_velodyne[None])[0]
+        centre = transform_points(lidar_in_base, obj.centre_velodyne[None])[0]
         detections.append(Detection(obj.kind, 1.0, centre, obj.yaw_velodyne, obj.size, 0))
     return detections
 
 
 def import_kitti(root: Path, out: Path, storage: str = "mcap", progress: bool = True) -> dict[str, int]:
     frames = find_frames(root)
+    lidar_in_base = velodyne_in_base(frames)
     with BagWriter(out, storage) as bag:
-        bag.write("/tf_static", kitti_static_transforms(frames[0], START_NS), START_NS, "latched")
+        bag.write("/tf_static", kitti_static_transforms(frames[0], START_NS, lidar_in_base), START_NS, "latched")
         for index, frame in enumerate(tqdm(frames, desc="importing KITTI", unit="frame", disable=not progress)):
             stamp = START_NS + index * PERIOD_NS
             height, width = frame.image.shape[:2]
@@ -79,6 +86,8 @@ def import_kitti(root: Path, out: Path, storage: str = "mcap", progress: bool = 
                 points[:, :3], make_header(stamp, LIDAR_FRAME), {"intensity": np.ascontiguousarray(points[:, 3])}
             )
             bag.write("/sensing/lidar/top/points", cloud, stamp, "sensor_data")
-            labels: DetectedObjects = detected_objects(label_detections(frame), make_header(stamp, BASE_FRAME))
+            labels: DetectedObjects = detected_objects(
+                label_detections(frame, lidar_in_base), make_header(stamp, BASE_FRAME)
+            )
             bag.write("/ground_truth/objects/detected", labels, stamp)
         return dict(bag.counts)
