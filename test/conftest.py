@@ -76,3 +76,25 @@ def tiny_action_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     save_file(ActionNet(len(ACTIONS)).state_dict(), str(weights))
     export_actions(weights, folder / "actions.onnx", command="test")
     return folder / "actions.onnx"
+
+
+@pytest.fixture(scope="session")
+def detailed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Like ``tiny_model``, with weights that make its classes follow the image's detail closely (a freshly
+    initialised network labels almost every pixel alike): for tests of where labels land."""
+    import torch
+    from safetensors.torch import save_file
+
+    from kvision_driving.nets.export import export_segmentation
+    from kvision_driving.nets.segmentation import FastSCNN
+
+    folder = tmp_path_factory.mktemp("detailed_model")
+    torch.manual_seed(1)
+    network = FastSCNN()
+    with torch.no_grad():
+        network.classifier[-1].weight.mul_(30.0)
+        torch.nn.init.normal_(network.refine.correction.weight, std=3.0)
+    weights = folder / "weights.safetensors"
+    save_file(network.state_dict(), str(weights))
+    export_segmentation(weights, folder / "segmentation.onnx", height=128, width=256, command="test")
+    return folder / "segmentation.onnx"

@@ -219,6 +219,48 @@ def test_segmenter_labels_match_the_full_resolution_head(tiny_model: Path) -> No
     assert np.abs(result.confidence - confidence[0].numpy()).mean() < 0.01
 
 
+@pytest.mark.parametrize(("height", "width"), [(375, 1242), (360, 480), (1080, 1920)])
+def test_any_camera_is_segmented_unstretched_at_its_full_resolution(
+    detailed_model: Path, height: int, width: int
+) -> None:
+    """KITTI, CamVid and 1080p frames: scaled keeping their aspect ratio to the model's pixel count, padded, and
+    the labels are the network's scores of the image part only, resized to the camera's resolution."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+    from safetensors.torch import load_file
+
+    from kvision_driving.core.image_fit import fit_pixels
+    from kvision_driving.nets.segmentation import FastSCNN
+
+    (sample,) = find_samples(CITYSCAPES, "val")
+    rgb = cv2.resize(load_sample(sample)[0], (width, height), interpolation=cv2.INTER_LINEAR)
+    choice = create_backend(detailed_model, "onnxruntime")
+    segmenter = Segmenter(choice.backend, choice.card)
+    result = segmenter(rgb)
+    assert result.labels.shape == (height, width) and result.confidence.shape == (height, width)
+    assert len(np.unique(result.labels)) >= 4  # labels with detail: a misplaced one shows
+    fit = fit_pixels(height, width, 128 * 256)
+    assert segmenter.preprocessor.fit == fit and segmenter.preprocessor.batch.shape == (
+        1,
+        3,
+        *(fit.input_height, fit.input_width),
+    )
+    # Independently: torch on the padded input, the scores of the image part, resized, argmax.
+    network = FastSCNN().eval()
+    network.load_state_dict(load_file(str(detailed_model.with_suffix(".safetensors"))))
+    with torch.inference_mode():
+        coarse = network.coarse_logits(torch.from_numpy(segmenter.preprocessor(rgb)))
+        image_part = coarse[:, :, : fit.scaled_height // 4, : fit.scaled_width // 4]
+        expected = F.interpolate(image_part, size=(height, width), mode="bilinear").argmax(1)[0].numpy()
+    assert np.mean(result.labels == expected) > 0.995
+    # The padding mirrors the image (what training pads with), not a grey bar.
+    padded = segmenter.preprocessor.batch[0]
+    if fit.input_width > fit.scaled_width:
+        np.testing.assert_allclose(
+            padded[:, : fit.scaled_height, fit.scaled_width], padded[:, : fit.scaled_height, fit.scaled_width - 2]
+        )
+
+
 def test_to_rgb_handles_every_camera_encoding() -> None:
     rgb = np.random.default_rng(4).integers(0, 255, (4, 5, 3), dtype=np.uint8)
     np.testing.assert_array_equal(to_rgb(rgb[:, :, ::-1].copy(), "bgr8"), rgb)
