@@ -17,6 +17,7 @@ from kvision_driving.core.camera import project_box_to_image
 from kvision_driving.core.geometry import invert_transform, transform_points
 from kvision_driving.core.labels import LABEL_ID_TO_TRAIN_ID
 from kvision_driving.perception.clips import crop_square
+from kvision_driving.sim.appearance import PLAIN_LOOK, AppearanceSettings
 from kvision_driving.sim.scenario import Scenario
 from kvision_driving.sim.simulator import Simulator
 
@@ -38,7 +39,13 @@ def _write_png(path: Path, image: NDArray) -> None:
 
 
 def export_segmentation(
-    scenarios: Iterable[Scenario], seeds: Iterable[int], out: Path, split: str, every: int = 10, progress: bool = True
+    scenarios: Iterable[Scenario],
+    seeds: Iterable[int],
+    out: Path,
+    split: str,
+    every: int = 10,
+    progress: bool = True,
+    appearance: AppearanceSettings = PLAIN_LOOK,
 ) -> int:
     """Cityscapes layout: leftImg8bit/<split>/<scenario>/<scenario>_<seed>_<step>_leftImg8bit.png and the
     matching gtFine _labelTrainIds.png and _labelIds.png. Returns the number of frames written."""
@@ -47,7 +54,7 @@ def export_segmentation(
     (out / "kvision_dataset.yaml").write_text("spec: simulator  # kvision_driving/data/specs/simulator.yaml\n")
     written = 0
     for scenario, seed in tqdm(jobs, desc=f"segmentation {split}", unit="run", disable=not progress):
-        simulator = Simulator(replace(scenario, seed=seed), lidar=None)
+        simulator = Simulator(replace(scenario, seed=seed), lidar=None, appearance=appearance)
         while not simulator.done:
             if simulator.step_index % every == 0:
                 frame = simulator.render()

@@ -12,15 +12,14 @@ from scipy.spatial.transform import Rotation
 from kvision_driving.core.camera import PinholeCamera
 from kvision_driving.core.geometry import Matrix4, make_transform
 from kvision_driving.core.labels import TRAIN_ID
-from kvision_driving.sim.materials import MATERIAL_EMISSIVE, MATERIAL_REFLECTIVITY, MATERIAL_RGB
+from kvision_driving.sim.appearance import PLAIN, Lighting, surface_texture
+from kvision_driving.sim.materials import MATERIAL_EMISSIVE, MATERIAL_REFLECTIVITY
 from kvision_driving.sim.mesh import Mesh
 
 SKY = TRAIN_ID["sky"]
 # Optical frame (z forward, x right, y down) expressed in a body frame (x forward, y left, z up).
 OPTICAL_IN_BODY = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-SUN = np.array([0.35, 0.25, 0.9]) / np.linalg.norm([0.35, 0.25, 0.9])
-HORIZON_RGB = np.array([0.78, 0.84, 0.92], dtype=np.float32)
-ZENITH_RGB = np.array([0.33, 0.52, 0.84], dtype=np.float32)
+SHADOW_OFFSET = 0.03  # m off the surface, along its normal, where a shadow ray starts
 
 LIDAR_DTYPE = np.dtype(
     [
@@ -138,24 +137,32 @@ class SensorScene:
         triangle[~hit] = -1
         return {"t": t_hit, "triangle": triangle, "hit": hit}
 
-    def triangle_colours(self, eye: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Lit colour of every triangle's side that faces ``eye``: albedo x (ambient + sun), lights emit."""
-        side = np.sign(np.einsum("ij,ij->i", eye[None] - self.anchor, self.normal))
-        lit = np.maximum(side * (self.normal @ SUN.astype(np.float32)), 0.0)
-        shade = np.where(MATERIAL_EMISSIVE[self.material], np.float32(1.15), 0.42 + 0.62 * lit).astype(np.float32)
-        colours = MATERIAL_RGB[self.material] * shade[:, None]
-        return np.concatenate([colours, np.zeros((1, 3), np.float32)])  # the miss entry
+    def triangle_shading(self, eye: NDArray[np.float32], lighting: Lighting) -> tuple[NDArray, NDArray, NDArray]:
+        """Per triangle, for its side facing ``eye``: albedo, the sun's cosine on it (0 for emissive lights), and
+        the unit normal of that side; one more entry at the end for a miss."""
+        side = np.sign(np.einsum("ij,ij->i", eye[None] - self.anchor, self.normal)).astype(np.float32)
+        facing = self.normal * side[:, None]
+        emissive = MATERIAL_EMISSIVE[self.material]
+        sun = np.where(emissive, np.float32(0.0), np.maximum(facing @ lighting.sun, 0.0)).astype(np.float32)
+        albedo = lighting.palette[self.material]
+        return (
+            np.concatenate([albedo, np.zeros((1, 3), np.float32)]),
+            np.concatenate([sun, np.zeros(1, np.float32)]),
+            np.concatenate([facing, np.zeros((1, 3), np.float32)]),
+        )
 
 
 class CameraRenderer:
     """Shades ray hits: albedo x (ambient + sun) per triangle, emissive lights at full strength, fog, a sky
-    gradient, gamma and a little sensor noise, vectorised with lookup tables."""
+    gradient, gamma and a little sensor noise, vectorised with lookup tables; with a ``Lighting`` that asks
+    for them, surface texture and cast shadows per pixel (sim/appearance.py)."""
 
     GAMMA_LEVELS = 1024
     NOISE_ROWS = 64
 
-    def __init__(self, spec: CameraSpec) -> None:
+    def __init__(self, spec: CameraSpec, lighting: Lighting = PLAIN) -> None:
         self.spec = spec
+        self.lighting = lighting
         camera = spec.intrinsics()
         u, v = np.meshgrid(np.arange(spec.width) + 0.5, np.arange(spec.height) + 0.5)
         rays = np.stack([(u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy, np.ones_like(u)], axis=-1)
@@ -164,7 +171,7 @@ class CameraRenderer:
         # Ego stays level, so each pixel's elevation, hence the sky, depends only on the mount.
         elevation = (self._rays_optical @ spec.optical_in_base()[:3, :3].T.astype(np.float32))[..., 2:3]
         blend = np.clip(elevation * 2.5, 0.0, 1.0)
-        self._sky = (HORIZON_RGB * (1.0 - blend) + ZENITH_RGB * blend).astype(np.float32)
+        self._sky = (lighting.horizon * (1.0 - blend) + lighting.zenith * blend).astype(np.float32)
         levels = np.linspace(0.0, 2.0, 2 * self.GAMMA_LEVELS, dtype=np.float32)  # emissive colours exceed 1
         self._gamma = np.round(np.minimum(np.power(levels, 1.0 / 2.2), 1.0) * 255.0).astype(np.int16)
         noise_rng = np.random.default_rng(12345)
@@ -172,6 +179,7 @@ class CameraRenderer:
         self._noise = self._noise.astype(np.int16)
 
     def render(self, scene: SensorScene, optical_in_map: Matrix4, rng: np.random.Generator) -> CameraImage:
+        lighting = self.lighting
         rays = self._rays
         eye = optical_in_map[:3, 3].astype(np.float32)
         rays[..., :3] = eye
@@ -180,15 +188,40 @@ class CameraRenderer:
         triangle = result["triangle"]  # -1 for sky: the tables' last entry
         labels = scene.label[triangle]
         instances = scene.instance[triangle]
+        albedo, sun, facing = scene.triangle_shading(eye, lighting)
+        colour, lit = albedo[triangle], sun[triangle]
+        if lighting.shadows or lighting.texture.any():
+            hit = result["hit"]
+            points = rays[hit][:, :3] + rays[hit][:, 3:] * result["t"][hit][:, None]
+            if lighting.shadows:
+                lit[hit] *= self._unshadowed(scene, points, facing[triangle[hit]], lit[hit], lighting)
+            if lighting.texture.any():
+                amount = lighting.texture[scene.material[triangle[hit]]]
+                colour[hit] *= (1.0 + amount * surface_texture(points, lighting.seed))[:, None]
+        emissive = np.concatenate([MATERIAL_EMISSIVE[scene.material], [False]])[triangle]
+        shade = np.where(emissive, np.float32(1.15), lighting.ambient + lighting.direct * lit).astype(np.float32)
+        colour *= shade[..., None]
         # Fog fades distant surfaces into the sky behind them; a miss (t = inf) is all sky.
         fog = (1.0 - np.exp(result["t"] * np.float32(-1.0 / 250.0)))[..., None]
-        colour = scene.triangle_colours(eye)[triangle]
         colour += (self._sky - colour) * fog
-        index = (colour * np.float32(self.GAMMA_LEVELS - 1)).astype(np.int16)  # colour < 2: LUT covers it
+        index = (np.clip(colour, 0.0, 1.99) * np.float32(self.GAMMA_LEVELS - 1)).astype(np.int16)
         offset = int(rng.integers(self.NOISE_ROWS))
         srgb = self._gamma[index] + self._noise[offset : offset + self.spec.height]
         rgb = np.clip(srgb, 0, 255).astype(np.uint8)
         return CameraImage(rgb=rgb, labels=labels, instances=instances, depth=result["t"])
+
+    @staticmethod
+    def _unshadowed(
+        scene: SensorScene, points: NDArray, normals: NDArray, lit: NDArray, lighting: Lighting
+    ) -> NDArray[np.float32]:
+        """1 where the sun reaches a lit surface point, 0 where something stands between them."""
+        sunny = np.flatnonzero(lit > 0)
+        free = np.ones(len(points), np.float32)
+        if len(sunny):
+            origins = points[sunny] + normals[sunny] * np.float32(SHADOW_OFFSET)
+            rays = np.concatenate([origins, np.broadcast_to(lighting.sun, origins.shape)], axis=1).astype(np.float32)
+            free[sunny[scene.cast(rays)["hit"]]] = 0.0
+        return free
 
 
 class LidarRenderer:

@@ -15,6 +15,7 @@ from kvision_driving.core.actions import ACTIONS
 from kvision_driving.core.boxes import box_corners, box_distance, boxes_overlap
 from kvision_driving.core.geometry import Matrix4, make_transform
 from kvision_driving.sim.actors import DT, PARKING_WIDTH, ActorTimeline, build_timelines
+from kvision_driving.sim.appearance import PLAIN_LOOK, AppearanceSettings, lighting_for
 from kvision_driving.sim.bodies import actor_mesh
 from kvision_driving.sim.ego import EGO_SIZE, REAR_AXLE_TO_CENTRE, EgoState, autopilot, step_bicycle
 from kvision_driving.sim.road import Path, RoadNetwork, build_network, turn_path
@@ -73,9 +74,11 @@ class Simulator:
         cameras: tuple[CameraSpec, ...] = (CameraSpec(),),
         lidar: LidarSpec | None = DEFAULT_LIDAR,
         end_at_goal: bool = False,
+        appearance: AppearanceSettings = PLAIN_LOOK,
     ) -> None:
         """``end_at_goal``: closed-loop route completion. The run ends when ego reaches the scenario's goal or at
-        its time limit, instead of after its duration, so waiting for a pedestrian costs time, not progress."""
+        its time limit, instead of after its duration, so waiting for a pedestrian costs time, not progress.
+        ``appearance``: what the camera sees beyond flat shading (sim/appearance.py); labels do not change."""
         self.scenario = scenario
         self.end_at_goal = end_at_goal
         self.time_limit_s = (scenario.time_limit or 2.0 * scenario.duration) if end_at_goal else scenario.duration
@@ -106,7 +109,8 @@ class Simulator:
         self.goal_m = min(cruising, self.route.length - self.route_start_s)  # along the route from the start
         self.step_index = 0
         self.score = RunScore()
-        self._camera_renderers = [CameraRenderer(spec) for spec in cameras]
+        lighting = lighting_for(appearance, scenario.seed)
+        self._camera_renderers = [CameraRenderer(spec, lighting) for spec in cameras]
         self._lidar_renderer = LidarRenderer(lidar) if lidar is not None else None
         self._last_accel = 0.0
         self._accel_window: list[float] = []
