@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from conftest import SHARED_DATA
 from diagnostic_msgs.msg import DiagnosticArray
@@ -135,3 +136,41 @@ def test_segmentation_benchmark_runs_the_node_with_each_shipped_model(tmp_path: 
     assert int8["model"].endswith("INT8") and not float_model["model"].endswith("INT8")
     for run in (int8, float_model):
         assert run["backend"] == "onnxruntime" and run["sustained_fps"] > 0 and run["model_ms_p50"] > 0, run
+
+
+def test_the_node_segments_real_frames_of_three_cameras_at_their_own_shape(ros_graph, probe) -> None:
+    """The shipped model in the node on a real KITTI frame (1224x370), a real CamVid frame (480x360) and the
+    same CamVid frame as a 1920x1080 camera would give it (scaled, cropped to 16:9): labels at each camera's
+    full resolution, and right where CamVid's labels say (a stretched input would shift them)."""
+    from kvision_driving.data.kitti import read_image
+    from kvision_driving.data.segmentation_sets import find_images, load_labelled, load_spec
+
+    camvid = load_spec("camvid")
+    rgb, truth = load_labelled(find_images(SHARED_DATA / "camvid", "val", camvid)[50], camvid)
+    wide_rgb = cv2.resize(rgb, (1920, 1440), interpolation=cv2.INTER_LINEAR)[180:1260]  # 16:9 out of 4:3
+    wide_truth = cv2.resize(truth, (1920, 1440), interpolation=cv2.INTER_NEAREST)[180:1260]
+    kitti = read_image(SHARED_DATA / "kitti" / "000000" / "image_2.png")
+    frames = [("kitti", kitti, None), ("camvid", rgb, truth), ("1080p", wide_rgb, wide_truth)]
+
+    ros_graph.start(
+        "segmentation", ["segmentation_node", "--ros-args", "-p", "input_qos:=reliable", "-p", "labels_qos:=reliable"]
+    )
+    labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
+    publisher = probe.node.create_publisher(Image, CAMERA, qos_by_name("reliable"))
+    probe.wait_for_subscribers(CAMERA, timeout_s=60)
+    probe.wait_for_publishers("/perception/segmentation/labels")
+    time.sleep(0.5)
+    for index, (_, image, _) in enumerate(frames):
+        publisher.publish(numpy_to_image(image, "rgb8", make_header(1_000 + index, "camera_front_optical")))
+        probe.wait_for(lambda n=index: len(labels) > n, 30, f"labels for frame {index}")
+    to_camvid = camvid.label_space.prediction_table()
+    for (name, image, expected), message in zip(frames, labels, strict=True):
+        result = image_to_numpy(message)
+        assert result.shape == image.shape[:2], name
+        if expected is not None:
+            valid = expected != 255
+            accuracy = float(np.mean(to_camvid[result][valid] == expected[valid]))
+            assert accuracy > 0.85, (name, accuracy)
+    # KITTI: the road ahead of the car is road, the sky above the horizon is not.
+    kitti_labels = image_to_numpy(labels[0])
+    assert np.mean(kitti_labels[330:, 500:700] == 0) > 0.8  # train id 0: road

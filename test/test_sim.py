@@ -279,6 +279,9 @@ def test_segmentation_export_is_cityscapes_layout(tmp_path: Path) -> None:
     assert train_ids.shape == (384, 640) and train_ids.dtype == np.uint8
     mapped = np.vectorize(lambda i: LABEL_ID_TO_TRAIN_ID.get(int(i), 255))(label_ids)
     np.testing.assert_array_equal(mapped, train_ids)
+    from kvision_driving.data.segmentation_sets import spec_for
+
+    assert spec_for(tmp_path).name == "simulator"  # its dataset spec travels with it: rendered, Cityscapes ids
 
 
 def test_action_clips_export(tmp_path: Path) -> None:
@@ -327,3 +330,41 @@ def test_cli_refuses_unknown_scenario_and_existing_output(tmp_path: Path) -> Non
         timeout=60,
     )
     assert result.returncode == 2 and "already exists" in result.stderr
+
+
+def _frame_with_look(look: str, seed: int = 3):
+    from kvision_driving.sim.appearance import AppearanceSettings
+
+    scenario = replace(load_scenario("dense_traffic"), seed=seed)
+    simulator = Simulator(scenario, lidar=None, appearance=AppearanceSettings.parse(look))
+    for _ in range(30):
+        simulator.advance(*simulator.autopilot_command())
+    return simulator.render().cameras["front"]
+
+
+def test_looks_change_the_camera_not_the_labels() -> None:
+    """Textures add detail to flat surfaces, shadows darken what the sun does not reach, randomised worlds
+    differ in colour from each other; the labels stay exactly the plain ones."""
+    from kvision_driving.sim.appearance import AppearanceSettings
+
+    plain, textured, shadowed = (_frame_with_look(look) for look in ("plain", "textures", "shadows"))
+    for frame in (textured, shadowed):
+        np.testing.assert_array_equal(frame.labels, plain.labels)
+    road = plain.labels == TRAIN_ID["road"]
+
+    def local_detail(rgb: np.ndarray) -> float:
+        grey = rgb.astype(np.float32).mean(axis=2)
+        return float(np.abs(grey - cv2.blur(grey, (5, 5)))[road].mean())
+
+    assert local_detail(textured.rgb) > 2.0 * local_detail(plain.rgb) + 1.0  # asphalt has grain now
+    darker = plain.rgb.astype(int).sum(axis=2) - shadowed.rgb.astype(int).sum(axis=2) > 60
+    assert darker.sum() > 500 and not darker[plain.labels == TRAIN_ID["sky"]].any()  # cast shadows, not sky
+    assert not (shadowed.rgb.astype(int).sum(axis=2) - plain.rgb.astype(int).sum(axis=2) > 12).any()  # never brighter
+    one, other = (_frame_with_look("randomise", seed) for seed in (3, 4))
+    assert (
+        abs(float(one.rgb[road].mean()) - float(plain.rgb[road].mean())) > 3
+        or abs(float(other.rgb.mean()) - float(one.rgb.mean())) > 3
+    )
+    with pytest.raises(ValueError, match="unknown appearance fog"):
+        AppearanceSettings.parse("textures,fog")
+    assert str(AppearanceSettings.parse("shadows,textures")) == "textures,shadows"

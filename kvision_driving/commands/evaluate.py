@@ -60,11 +60,12 @@ def segmentation(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recogniser(model: Path, backend: str) -> ActionRecogniser:
+def _recogniser(model: Path | None, backend: str) -> ActionRecogniser:
     from kvision_driving.inference.backends import BackendUnavailableError, create_backend
-    from kvision_driving.inference.model_card import ModelIntegrityError
+    from kvision_driving.inference.model_card import ModelIntegrityError, shipped_model
     from kvision_driving.perception.clips import ActionRecogniser
 
+    model = model or shipped_model("actions.onnx")  # the source tree's or the installed share folder's
     try:
         choice = create_backend(model, backend)
         return ActionRecogniser(choice.backend, choice.card)
@@ -183,7 +184,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     parser = kinds.add_parser("actions", help="action accuracy, per-class recall, confusion on a simulator bag")
     parser.add_argument("bag", type=Path, help="a bag from kvision sim record")
-    parser.add_argument("--model", type=Path, default=Path("models/actions.onnx"))
+    parser.add_argument("--model", type=Path, default=None, help="ONNX model with its card (default: the shipped one)")
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--png", type=Path, default=None, help="write the confusion matrix")
     parser.add_argument("--out", type=Path, default=None)
@@ -192,7 +193,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = kinds.add_parser("prediction", help="ADE/FDE at 1, 2, 3 s vs a constant-velocity baseline")
     parser.add_argument("bag", type=Path, help="a bag from kvision sim record")
     parser.add_argument("--actions", choices=("recognised", "ground-truth"), default="recognised")
-    parser.add_argument("--model", type=Path, default=Path("models/actions.onnx"))
+    parser.add_argument("--model", type=Path, default=None, help="ONNX model with its card (default: the shipped one)")
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--out", type=Path, default=None)
     parser.set_defaults(handler=prediction)

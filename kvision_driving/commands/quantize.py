@@ -11,8 +11,6 @@ from kvision_driving.commands import CliError, parse_seeds, write_json
 
 
 def quantize(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from kvision_driving.commands.sim import scenarios_from
     from kvision_driving.data.cityscapes import DatasetError
     from kvision_driving.eval import segmentation as evaluation
@@ -38,30 +36,15 @@ def quantize(args: argparse.Namespace) -> int:
         _, card = quantize_model(args.model, calibration, args.out, command)
         report: dict[str, Any] = {"model": str(args.out), "calibration_frames": len(calibration)}
         # The same held-out frames through both models: the INT8 model's accuracy and what it costs.
-        held_out = [evaluation.folder_frames(folder, args.eval_split) for folder in args.eval_data or []]
-        if args.eval_seeds:
-            held_out.append(
-                evaluation.simulator_frames(
-                    scenarios_from(args.scenarios), parse_seeds(args.eval_seeds), args.eval_every
-                )
-            )
-            held_out[-1].name = f"simulator seeds {args.eval_seeds}"
-        card.metrics = {}
-        for data in held_out:
-            frames = list(data.frames)
-            scores = {
-                name: evaluation.evaluate(path, replace(data, frames=frames))
-                for name, path in (("int8", args.out), ("float", args.model))
-            }
-            prefix = data.name.replace(" ", "_").replace("-", "_")
-            card.metrics |= {
-                f"{prefix}_miou": round(scores["int8"]["miou"], 4),
-                f"{prefix}_frames": scores["int8"]["images"],
-                f"{prefix}_per_class_iou": scores["int8"]["per_class_iou"],
-                f"{prefix}_float_model_miou": round(scores["float"]["miou"], 4),
-            }
-            card.metrics.setdefault("model_ms_p50_onnxruntime_cpu", round(scores["int8"]["model_ms_p50"], 1))
-            card.metrics.setdefault("float_model_ms_p50_onnxruntime_cpu", round(scores["float"]["model_ms_p50"], 1))
+        held_out = evaluation.held_out_frames(
+            args.eval_data or [],
+            args.eval_split,
+            scenarios_from(args.scenarios),
+            parse_seeds(args.eval_seeds) if args.eval_seeds else [],
+            args.eval_every,
+            args.eval_seeds,
+        )
+        card.metrics = evaluation.card_metrics(args.out, held_out, reference=args.model)
         if held_out:
             write_card(card, args.out)
             report["evaluation"] = card.metrics

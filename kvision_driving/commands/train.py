@@ -55,8 +55,31 @@ def export_segmentation(args: argparse.Namespace) -> int:
         raise CliError("--height and --width must be multiples of 32")
     if not args.checkpoint.exists():
         raise CliError(f"{args.checkpoint} not found (a .safetensors from kvision train segmentation)")
-    card = export(args.checkpoint, args.out, args.metrics, args.height, args.width, args.command)
-    print(f"wrote {args.out} and {card}", file=sys.stderr)
+    from kvision_driving.commands import parse_seeds
+    from kvision_driving.commands.sim import scenarios_from
+    from kvision_driving.data.cityscapes import DatasetError
+    from kvision_driving.eval import segmentation as evaluation
+    from kvision_driving.inference.model_card import load_card, write_card
+
+    card_path = export(args.checkpoint, args.out, args.metrics, args.height, args.width, args.command)
+    seeds = parse_seeds(args.eval_seeds) if args.eval_seeds else []
+    if args.eval_data or seeds:
+        # Held-out scores of the exported file itself, through the node's own pre- and post-processing.
+        try:
+            held_out = evaluation.held_out_frames(
+                args.eval_data or [],
+                args.eval_split,
+                scenarios_from(args.scenarios),
+                seeds,
+                args.eval_every,
+                args.eval_seeds,
+            )
+        except DatasetError as error:
+            raise CliError(str(error)) from error
+        card = load_card(card_path)
+        card.metrics = evaluation.card_metrics(args.out, held_out)
+        write_card(card, args.out)
+    print(f"wrote {args.out} and {card_path}", file=sys.stderr)
     return 0
 
 
@@ -240,6 +263,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--height", type=int, default=384)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--command", default="", help="the training command, recorded in the card")
+    parser.add_argument(
+        "--eval-data", type=Path, action="append", help="labelled folders to score the exported model on (card)"
+    )
+    parser.add_argument("--eval-split", default="val")
+    parser.add_argument("--scenarios", default="all", help="simulator scenarios to score it on")
+    parser.add_argument("--eval-seeds", default="2000-2004", help="held-out simulator seeds to score it on ('' none)")
+    parser.add_argument("--eval-every", type=int, default=20, help="simulator steps between scored frames")
     parser.set_defaults(handler=export_segmentation)
     parser = tasks.add_parser("actions", help="action weights -> ONNX (opset 17, dynamic batch) + card")
     parser.add_argument("checkpoint", type=Path, help="actions.safetensors")

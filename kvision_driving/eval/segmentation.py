@@ -40,7 +40,9 @@ class LabelledFrames:
     count: int
 
 
-def simulator_frames(scenarios: list[Scenario], seeds: list[int], every: int = 20) -> LabelledFrames:
+def simulator_frames(
+    scenarios: list[Scenario], seeds: list[int], every: int = 20, name: str = "simulator"
+) -> LabelledFrames:
     def frames() -> Iterator[tuple[NDArray[np.uint8], NDArray[np.uint8]]]:
         for scenario in scenarios:
             for seed in seeds:
@@ -52,7 +54,7 @@ def simulator_frames(scenarios: list[Scenario], seeds: list[int], every: int = 2
                     simulator.advance(*simulator.autopilot_command())
 
     rendered = list(frames())
-    return LabelledFrames("simulator", CITYSCAPES, rendered, len(rendered))
+    return LabelledFrames(name, CITYSCAPES, rendered, len(rendered))
 
 
 def folder_frames(root: Path, split: str, spec: DatasetSpec | None = None) -> LabelledFrames:
@@ -133,3 +135,35 @@ def evaluate(
         **result,
         "model_ms_p50": float(np.median(model_ms)) if model_ms else float("nan"),
     }
+
+
+def held_out_frames(
+    folders: list[Path], split: str, scenarios: list[Scenario], seeds: list[int], every: int, seeds_text: str
+) -> list[LabelledFrames]:
+    """Labelled folders' ``split`` and simulator scenes at ``seeds`` (named by ``seeds_text``, e.g. 2000-2004)."""
+    held_out = [folder_frames(folder, split) for folder in folders]
+    if seeds:
+        held_out.append(simulator_frames(scenarios, seeds, every, name=f"simulator seeds {seeds_text}"))
+    return held_out
+
+
+def card_metrics(model: Path, held_out: list[LabelledFrames], reference: Path | None = None) -> dict[str, Any]:
+    """A model's scores on held-out data for its card: per data set, mIoU, frames and per-class IoU, and (with
+    ``reference``, e.g. the float model an INT8 one was made from) that model's mIoU on the very same frames;
+    the model's median time per frame on ONNX Runtime's CPU provider."""
+    metrics: dict[str, Any] = {}
+    for data in held_out:
+        frames = list(data.frames)
+        result = evaluate(model, replace(data, frames=frames))
+        prefix = data.name.replace(" ", "_").replace("-", "_")
+        metrics |= {
+            f"{prefix}_miou": round(result["miou"], 4),
+            f"{prefix}_frames": result["images"],
+            f"{prefix}_per_class_iou": result["per_class_iou"],
+        }
+        metrics.setdefault("model_ms_p50_onnxruntime_cpu", round(result["model_ms_p50"], 1))
+        if reference is not None:
+            other = evaluate(reference, replace(data, frames=frames))
+            metrics[f"{prefix}_reference_model_miou"] = round(other["miou"], 4)
+            metrics.setdefault("reference_model_ms_p50_onnxruntime_cpu", round(other["model_ms_p50"], 1))
+    return metrics

@@ -139,17 +139,14 @@ def card_markdown(card: ModelCard) -> str:
         lines += ["## Training", "", *(f"- {key}: {value}" for key, value in card.training.items()), ""]
     if card.metrics:
         lines += ["## Metrics", ""]
-        per_class = card.metrics.get("per_class_iou")
         for key, value in card.metrics.items():
-            if key != "per_class_iou" and not isinstance(value, (dict, list)):
+            if not isinstance(value, (dict, list)):
                 lines.append(f"- {key}: {value}")
-        if per_class:
-            lines += [
-                "",
-                "| class | IoU |",
-                "|---|---|",
-                *(f"| {name} | {iou:.3f} |" for name, iou in per_class.items()),
-            ]
+        for key, value in card.metrics.items():
+            if key.endswith("per_class_iou") and isinstance(value, dict) and value:
+                title = key.removesuffix("per_class_iou").strip("_").replace("_", " ") or "validation"
+                lines += ["", f"{title}:", "", "| class | IoU |", "|---|---|"]
+                lines += [f"| {name} | {iou:.3f} |" for name, iou in value.items()]
         lines.append("")
     if card.notes:
         lines += ["## Notes", "", card.notes, ""]

@@ -84,6 +84,10 @@ def export_segmentation(
         shutil.copyfile(weights, shipped_weights)
     metrics = json.loads(metrics_path.read_text()) if metrics_path and metrics_path.exists() else {}
     summary = metrics.get("metrics", {})
+    sources = metrics.get("data") or []
+    data = " + ".join(f"{d['spec']} ({d['folder']}, share {d['share']})" for d in sources) or metrics.get(
+        "config", {}
+    ).get("data", "simulator export (kvision dataset segmentation)")
     card = ModelCard(
         name="kvision segmentation (Fast-SCNN style)",
         task="segmentation",
@@ -97,7 +101,7 @@ def export_segmentation(
         },
         classes=list(CLASS_NAMES),
         training={
-            "data": metrics.get("config", {}).get("data", "simulator export (kvision dataset segmentation)"),
+            "data": data,
             "command": command,
             "parameters": parameter_count(network),
             "train_images": metrics.get("train_images"),
@@ -113,7 +117,8 @@ def export_segmentation(
         },
         metrics={key: summary[key] for key in ("miou", "pixel_accuracy", "per_class_iou") if key in summary},
         notes="mIoU is over the classes present in the held-out ground truth (the simulator renders a subset "
-        "of the 19 Cityscapes classes). Validation scenes use simulator seeds never used in training.",
+        "of the 19 Cityscapes classes), in each data set's own classes (CamVid's 11: a prediction of truck "
+        "counts as CamVid's car). Held-out data: val splits and simulator seeds never used in training.",
     )
     return write_card(card, out)
 

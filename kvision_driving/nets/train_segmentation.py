@@ -427,7 +427,11 @@ def train(config: TrainConfig) -> dict[str, object]:
         write_confusion(results[domain.val.name], domain, config.out)
     plot_curves(history, "miou", f"validation mIoU ({domains[0].val.name})", config.out / "curves.png")
     summary = {
-        "config": {k: str(v) for k, v in asdict(config).items()},
+        "config": {k: [str(i) for i in v] if isinstance(v, list) else str(v) for k, v in asdict(config).items()},
+        "data": [
+            {"folder": str(root), "spec": domain.train.spec.name, "share": round(domain.share, 4)}
+            for root, domain in zip(config.data, domains, strict=True)
+        ],
         "metrics": results[domains[0].val.name],
         "metrics_by_data": results,
         "history": {key: value for key, value in history.items() if key not in ("step", "loss")},
