@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,7 @@ from kvision_driving.inference.tensorrt import (
     CalibrationBatches,
     engine_cache_key,
     engine_paths,
+    input_profile,
     read_cached_engine,
     write_cached_engine,
 )
@@ -130,15 +132,22 @@ def test_calibration_batches_preprocess_like_inference(tiny_model: Path, tmp_pat
     card = load_card(card_path_for(tiny_model))
     rng = np.random.default_rng(2)
     for index in range(11):
-        cv2.imwrite(str(tmp_path / f"frame{index:02d}.png"), rng.integers(0, 255, (120, 200, 3), dtype=np.uint8))
+        size = (120, 200, 3) if index % 2 else (375, 1242, 3)  # cameras of two shapes in one folder
+        cv2.imwrite(str(tmp_path / f"frame{index:02d}.png"), rng.integers(0, 255, size, dtype=np.uint8))
     (tmp_path / "notes.txt").write_text("not an image")
     batches = CalibrationBatches(tmp_path, card, batch_size=4)
     collected = list(batches)
     assert len(batches) == 2 and len(collected) == 2  # 11 images: two full batches, the rest dropped
-    assert collected[0].shape == (4, 3, 128, 256) and collected[0].dtype == np.float32
-    first = cv2.imread(str(tmp_path / "frame00.png"))[:, :, ::-1]
-    expected = ImagePreprocessor(card)(np.ascontiguousarray(first))[0]
-    np.testing.assert_allclose(collected[0][0], expected, atol=1e-5)
+    assert collected[0].shape == (4, 3, 128, 256) and collected[0].dtype == np.float32  # one size per batch
+    first = cv2.imread(str(tmp_path / "frame01.png"))[:, :, ::-1]
+    expected = ImagePreprocessor(card, fixed=True)(np.ascontiguousarray(first))[0]
+    np.testing.assert_allclose(collected[0][1], expected, atol=1e-5)
+    # An any-size model's engine spans cameras of every shape; a fixed-size one exactly its input.
+    assert card.input.size_policy == "pixels"
+    low, best, high = input_profile(card, max_batch=8)
+    assert low == (1, 3, 64, 64) and best == (4, 3, 128, 256) and high == (8, 3, 512, 512)
+    fixed = replace(card, input=replace(card.input, size_policy="letterbox"))
+    assert input_profile(fixed, max_batch=8) == ((1, 3, 128, 256), (4, 3, 128, 256), (8, 3, 128, 256))
     with pytest.raises(FileNotFoundError, match="no calibration images"):
         CalibrationBatches(tmp_path / "missing", card)
 

@@ -36,6 +36,24 @@ INSTALL_HINT = (
 )
 
 
+# Any-size models (card size_policy "pixels"): the engine's optimisation profile spans input sides from this
+# to MAX_SIDE_FACTOR times the nominal input's larger side (a 4:1 panorama at the nominal pixel count fits).
+MIN_SIDE = 64
+MAX_SIDE_FACTOR = 2
+
+
+def input_profile(card: ModelCard, max_batch: int) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(min, opt, max) input shapes of the engine's optimisation profile: the batch from 1 to ``max_batch``;
+    for a model that takes any image size (core.image_fit), height and width from MIN_SIDE to
+    MAX_SIDE_FACTOR times the nominal larger side, optimised for the nominal size."""
+    channels, height, width = (int(v) for v in card.input.shape)
+    optimum = (max(1, max_batch // 2), channels, height, width)
+    if card.input.size_policy != "pixels":
+        return (1, channels, height, width), optimum, (max_batch, channels, height, width)
+    side = MAX_SIDE_FACTOR * max(height, width)
+    return (1, channels, MIN_SIDE, MIN_SIDE), optimum, (max_batch, channels, side, side)
+
+
 def engine_cache_key(onnx_sha256: str, trt_version: str, gpu: str, precision: str, max_batch: int) -> str:
     """Stable key of everything an engine depends on; any change means a rebuild."""
     fields = {
@@ -83,7 +101,7 @@ class CalibrationBatches:
         if not self.files:
             raise FileNotFoundError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
         self.batch_size = batch_size
-        self.preprocessor = ImagePreprocessor(card, batch=batch_size)
+        self.preprocessor = ImagePreprocessor(card, batch=batch_size, fixed=True)  # one size per batch
 
     def __len__(self) -> int:
         return len(self.files) // self.batch_size  # a last partial batch is dropped: TensorRT wants full ones
@@ -169,9 +187,7 @@ def build_engine(
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 30)
     profile = builder.create_optimization_profile()
     for index in range(network.num_inputs):
-        tensor = network.get_input(index)
-        shape = tuple(card.input.shape)
-        profile.set_shape(tensor.name, (1, *shape), (max(1, max_batch // 2), *shape), (max_batch, *shape))
+        profile.set_shape(network.get_input(index).name, *input_profile(card, max_batch))
     config.add_optimization_profile(profile)
     if precision in ("fp16", "int8"):
         if not builder.platform_has_fast_fp16:
