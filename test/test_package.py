@@ -115,3 +115,20 @@ def test_kvision_usage_errors_exit_non_zero_without_traceback() -> None:
     result = run_kvision("bench", "transport", "--repeats", "0")
     assert result.returncode == 2 and "--repeats must be at least 1" in result.stderr
     assert run_kvision("no-such-command").returncode == 2
+
+
+def test_the_machine_is_told_apart_by_its_cpu_and_vector_extensions(tmp_path: Path) -> None:
+    """Benchmark JSONs and kvision doctor carry the CPU, its vector extensions and the library versions."""
+    from kvision_driving.bench.machine import cpu_description, describe, machine_info
+
+    epyc = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse avx2 fma\n\nprocessor\t: 1\n"
+    xeon = "model name\t: Intel(R) Xeon(R) CPU\nflags\t\t: avx2 fma avx512f avx512_vnni\n"
+    assert cpu_description(epyc) == ("AMD EPYC 7B13", ["avx2", "fma"])
+    assert cpu_description(xeon) == ("Intel(R) Xeon(R) CPU", ["avx2", "fma", "avx512f", "avx512_vnni"])
+    fake = tmp_path / "cpuinfo"
+    fake.write_text(xeon)
+    info = machine_info(fake)
+    assert info["cpu"] == "Intel(R) Xeon(R) CPU" and "onnxruntime" in info["packages"]
+    assert describe(info).startswith("Intel(R) Xeon(R) CPU, ") and describe(info).endswith("avx512_vnni")
+    here = machine_info()
+    assert here["usable_cpus"] >= 1 and here["cpu"] != "unknown"

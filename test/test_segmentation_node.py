@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from conftest import SHARED_DATA
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import Image
@@ -132,7 +133,9 @@ def test_segmentation_benchmark_runs_the_node_with_each_shipped_model(tmp_path: 
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
-    int8, float_model = json.loads(out.read_text())["runs"]
+    measured = json.loads(out.read_text())
+    assert measured["machine"]["cpu"] and "onnxruntime" in measured["machine"]["packages"]  # which CPU gave it
+    int8, float_model = measured["runs"]
     assert int8["model"].endswith("INT8") and not float_model["model"].endswith("INT8")
     for run in (int8, float_model):
         assert run["backend"] == "onnxruntime" and run["sustained_fps"] > 0 and run["model_ms_p50"] > 0, run
@@ -174,3 +177,29 @@ def test_the_node_segments_real_frames_of_three_cameras_at_their_own_shape(ros_g
     # KITTI: the road ahead of the car is road, the sky above the horizon is not.
     kitti_labels = image_to_numpy(labels[0])
     assert np.mean(kitti_labels[330:, 500:700] == 0) > 0.8  # train id 0: road
+
+
+@pytest.mark.parametrize("model_file", ["segmentation.onnx", "segmentation_int8.onnx"])
+def test_shipped_models_score_real_camvid_frames_as_their_cards_say(model_file: str, tmp_path: Path) -> None:
+    """``kvision eval segmentation --data`` on the 101 real CamVid val frames, scored in CamVid's own 11 classes:
+    the figure each shipped model's card reports, and at least the floor of 0.65 mIoU."""
+    import json
+    import subprocess
+    import sys
+
+    from kvision_driving.inference.model_card import verified_card
+
+    model = Path(__file__).resolve().parents[1] / "models" / model_file
+    out, grid = tmp_path / "camvid.json", tmp_path / "grid.png"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "kvision"), "eval", "segmentation", "--model", str(model),
+         "--data", str(SHARED_DATA / "camvid"), "--out", str(out), "--grid", str(grid)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    scored = json.loads(out.read_text())
+    assert scored["images"] == 101 and scored["data"] == "camvid val" and scored["image_sizes"] == ["480x360"]
+    assert len(scored["confusion"]) == 12  # CamVid's 11 classes and "none of them"
+    assert scored["miou"] == pytest.approx(verified_card(model).metrics["camvid_val_miou"], abs=0.002)
+    assert scored["miou"] >= 0.65, scored["per_class_iou"]
+    assert grid.stat().st_size > 50_000

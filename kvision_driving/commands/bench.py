@@ -9,6 +9,13 @@ from pathlib import Path
 from kvision_driving.commands import CliError, write_json
 
 
+def write_benchmark(result: dict, out: Path | None) -> None:
+    """The result with the machine it was measured on (CPU, vector extensions, versions, threads)."""
+    from kvision_driving.bench.machine import machine_info
+
+    write_json({**result, "machine": machine_info()}, out)
+
+
 def transport(args: argparse.Namespace) -> int:
     from kvision_driving.bench import transport as bench
     from kvision_driving.ros.process import prepare_ros_process
@@ -21,7 +28,7 @@ def transport(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise CliError("--repeats must be at least 1")
     result = bench.run(rate_hz=args.rate, count=args.count, kinds=kinds, repeats=args.repeats)
-    write_json(result, args.out)
+    write_benchmark(result, args.out)
     print(bench.summary_table(result), file=sys.stderr)
     return 0
 
@@ -30,7 +37,7 @@ def sim(args: argparse.Namespace) -> int:
     from kvision_driving.bench import sim as bench
 
     result = bench.run(frames=args.frames, actor_counts=tuple(args.actors))
-    write_json(result, args.out)
+    write_benchmark(result, args.out)
     print(bench.summary_table(result), file=sys.stderr)
     return 0
 
@@ -45,7 +52,7 @@ def segmentation(args: argparse.Namespace) -> int:
     if unknown:
         raise CliError(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(bench.VARIANTS)}")
     result = bench.run(variants, rate_hz=args.rate, duration_s=args.duration)
-    write_json(result, args.out)
+    write_benchmark(result, args.out)
     print(bench.summary_table(result), file=sys.stderr)
     return 0
 
@@ -54,7 +61,7 @@ def fusion(args: argparse.Namespace) -> int:
     from kvision_driving.bench import fusion as bench
 
     result = bench.run(args.kitti)
-    write_json(result, args.out)
+    write_benchmark(result, args.out)
     print(bench.summary_table(result), file=sys.stderr)
     return 0
 
@@ -63,7 +70,7 @@ def actions(args: argparse.Namespace) -> int:
     from kvision_driving.bench import actions as bench
 
     result = bench.run(tuple(args.backends.split(",")), tracks=args.tracks)
-    write_json(result, args.out)
+    write_benchmark(result, args.out)
     print(bench.summary_table(result), file=sys.stderr)
     return 0
 
@@ -72,7 +79,7 @@ def planning(args: argparse.Namespace) -> int:
     from kvision_driving.bench import planning as bench
 
     result = bench.run(tuple(int(n) for n in args.objects.split(",")))
-    write_json(result, args.out)
+    write_benchmark(result, args.out)
     print(bench.summary_table(result), file=sys.stderr)
     return 0
 
@@ -87,7 +94,7 @@ def _prepare_graph_benchmark(args: argparse.Namespace) -> None:
 
 
 def _report(result: dict, table: str, args: argparse.Namespace) -> int:
-    write_json(result, args.out)
+    write_benchmark(result, args.out)
     if args.markdown:
         args.markdown.write_text(table)
     print(table, file=sys.stderr)

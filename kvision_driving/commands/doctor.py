@@ -22,6 +22,7 @@ MODULES = (
 
 
 def doctor(args: argparse.Namespace) -> int:
+    from kvision_driving.bench.machine import describe, machine_info
     from kvision_driving.core.allocator import keep_large_buffers
     from kvision_driving.inference.model_card import verified_card
     from kvision_driving.resources import installed_path
@@ -35,6 +36,7 @@ def doctor(args: argparse.Namespace) -> int:
         return check
 
     checks: list[tuple[str, Callable[[], str]]] = [(name, module(name)) for name in MODULES]
+    checks.append(("machine", lambda: describe(machine_info())))
     checks.append(("dds profile", lambda: apply_default_dds_profile({}) or "user configured"))
     checks.append(("dds profile file", lambda: str(default_profile_path())))
     checks.append(
