@@ -154,3 +154,26 @@ def test_the_deployed_frame_is_the_nominal_input() -> None:
     assert (fit.scaled_height, fit.scaled_width, fit.input_height, fit.input_width) == (384, 640, 384, 640)
     with pytest.raises(ValueError, match="cannot fit"):
         fit_pixels(0, 640, 640 * 384)
+
+
+def test_commands_refuse_folders_they_cannot_read_with_the_reason(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    kvision = str(Path(sys.executable).parent / "kvision")
+    (tmp_path / "empty").mkdir()
+    for command in (
+        [kvision, "eval", "segmentation", "--data", str(tmp_path / "empty")],
+        [kvision, "train", "segmentation", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "run")],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "not a recognised dataset layout" in result.stderr, result.stderr[-500:]
+        assert "Traceback" not in result.stderr
+    result = subprocess.run(
+        [kvision, "eval", "segmentation", "--data", str(CAMVID), "--split", "test"], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "test" in result.stderr and "does not exist" in result.stderr
+    result = subprocess.run(
+        [kvision, "eval", "segmentation", "--data", str(CAMVID), "--spec", "nosuch"], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "no dataset spec 'nosuch'" in result.stderr
