@@ -132,3 +132,29 @@ def test_the_machine_is_told_apart_by_its_cpu_and_vector_extensions(tmp_path: Pa
     assert describe(info).startswith("Intel(R) Xeon(R) CPU, ") and describe(info).endswith("avx512_vnni")
     here = machine_info()
     assert here["usable_cpus"] >= 1 and here["cpu"] != "unknown"
+
+
+def test_the_pip_share_folder_is_walkable_as_ros2_launch_walks_it(tmp_path: Path) -> None:
+    """``ros2 launch kvision_driving <file>`` finds launch files with os.walk, which follows no folder link: the
+    pip install's share folder has real folders with a link per file, like colcon's, and stays in step."""
+    prefix = tmp_path / "prefix"
+    (prefix / "share" / "kvision_driving").mkdir(parents=True)
+    (prefix / "share" / "kvision_driving" / "launch").symlink_to(REPO / "launch")  # the earlier layout
+    command = [sys.executable, str(REPO / "scripts" / "link_share.py"), "--prefix", str(prefix)]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=60).returncode == 0
+    share = prefix / "share" / "kvision_driving"
+    found = {(Path(folder) / name).relative_to(share) for folder, _, names in os.walk(share) for name in names}
+    expected = {
+        path.relative_to(REPO)
+        for folder in ("launch", "config", "models")
+        for path in (REPO / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert expected <= found and Path("launch/perception.launch.py") in found and Path("package.xml") in found
+    assert not (share / "launch").is_symlink()
+    stale = share / "config" / "removed_since.yaml"
+    stale.symlink_to(tmp_path / "gone.yaml")
+    assert subprocess.run(command, capture_output=True, text=True, timeout=60).returncode == 0
+    assert not stale.is_symlink()  # a link to a file the source no longer has is removed
+    assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "kvision_driving").exists()
+    assert (prefix / "lib" / "kvision_driving" / "segmentation_node").is_symlink()
