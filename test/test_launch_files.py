@@ -78,7 +78,7 @@ def test_launch_file_references_are_real(path: Path) -> None:
                 ):
                     config = REPO / "config" / constant.value
                     assert config.exists(), f"{path.name}: {config} missing"
-                    keys = yaml.safe_load(config.read_text())[node_name]["ros__parameters"]
+                    keys = yaml.safe_load(config.read_text())[f"/**/{node_name}"]["ros__parameters"]
                     assert set(keys) <= declared, f"{config.name}: undeclared {set(keys) - declared}"
             if isinstance(item, ast.Dict):
                 keys = {k.value for k in item.keys if isinstance(k, ast.Constant)}
@@ -93,5 +93,51 @@ def test_every_node_has_a_config_file_whose_keys_it_declares() -> None:
             continue
         stem = executable.removesuffix("_node")
         assert stem in configs, f"config/{stem}.yaml missing for {executable}"
-        keys = yaml.safe_load(configs[stem].read_text())[executable]["ros__parameters"]
+        keys = yaml.safe_load(configs[stem].read_text())[f"/**/{executable}"]["ros__parameters"]
         assert set(keys) <= declared_parameters(module), executable
+
+
+READ_PARAMETERS = """
+import json, sys
+import rclpy
+from rclpy.node import Node
+rclpy.init(args=sys.argv[2:])
+node = Node(sys.argv[1], automatically_declare_parameters_from_overrides=True)
+values = {name: node.get_parameter(name).value for name in node._parameters}
+print(json.dumps({"node": node.get_fully_qualified_name(), "values": values}))
+node.destroy_node()
+rclpy.shutdown()
+"""
+
+
+@pytest.mark.parametrize("config", sorted((REPO / "config").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_parameter_file_applies_to_its_node_in_any_namespace(config: Path, tmp_path: Path) -> None:
+    """``namespace:=kv`` makes the nodes /kv/<name>: a file keyed by the bare name matched only /<name>, and
+    every value fell back to the code's default without a word. A real rclpy node in a subprocess, started
+    as the launch files start it, gets every value of its file, in the root namespace and in a nested one."""
+    import json
+    import subprocess
+    import sys
+
+    from kvision_driving.ros.graph import DomainLease, graph_environment
+
+    (key,) = yaml.safe_load(config.read_text())
+    assert key.startswith("/**/"), f"{config.name}: key {key} applies only outside a namespace"
+    expected = yaml.safe_load(config.read_text())[key]["ros__parameters"]
+    node_name = key.removeprefix("/**/")
+    lease = DomainLease()
+    env = graph_environment(lease.domain_id, tmp_path)
+    try:
+        for namespace in ("/", "/kv", "/fleet/car7"):
+            result = subprocess.run(
+                [sys.executable, "-c", READ_PARAMETERS, node_name, "--ros-args", "-r", f"__ns:={namespace}",
+                 "--params-file", str(config)],
+                capture_output=True, text=True, timeout=60, env=env,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr[-1000:]
+            loaded = json.loads(result.stdout.strip().splitlines()[-1])
+            assert loaded["node"] == f"{namespace.rstrip('/')}/{node_name}"
+            arrived = {name: loaded["values"].get(name) for name in expected}  # (rclpy adds its own)
+            assert arrived == expected, namespace
+    finally:
+        lease.release()
