@@ -3,25 +3,56 @@
 ros2 launch kvision_driving perception.launch.py
 ros2 launch kvision_driving perception.launch.py use_sim_time:=true backend:=tensorrt namespace:=kv
 ros2 launch kvision_driving perception.launch.py image:=/camera/image_raw points:=/velodyne_points
+
+Topics are relative: with namespace:=kv every input and output is under /kv (two stacks share a domain
+without crosstalk); sensor inputs are remappable (an absolute name reads a global driver topic).
+Before any process starts, the configuration is checked (rviz2 present if asked for, the backend can run
+here, the shipped models match their cards): a problem stops the launch with one message. A node that exits
+with a configuration error (exit code 2) stops the launch instead of being respawned forever; one that
+crashes is respawned. Stop it with SIGINT (Ctrl-C; systemd: KillSignal=SIGINT).
 """
 
 from pathlib import Path
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, GroupAction
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    GroupAction,
+    LogInfo,
+    OpaqueFunction,
+    RegisterEventHandler,
+)
 from launch.conditions import IfCondition
+from launch.event_handlers import OnProcessExit
+from launch.events import Shutdown
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 
 from launch import LaunchDescription
 
 PACKAGE = "kvision_driving"
+CONFIGURATION_ERROR = 2  # a node's exit code when a restart cannot help (kvision_driving.ros.preflight)
 
 
-def generate_launch_description() -> LaunchDescription:
+def stop_on_configuration_error(event, context):
+    if event.returncode != CONFIGURATION_ERROR:
+        return None  # a crash: respawn does its job
+    reason = f"{event.process_name} stopped with a configuration error (its message is above); not restarting it"
+    return [LogInfo(msg=f"kvision_driving: {reason}"), EmitEvent(event=Shutdown(reason=reason))]
+
+
+def stack(context):
+    from kvision_driving.ros.preflight import configuration_problems
+
+    backend = LaunchConfiguration("backend").perform(context)
+    rviz = LaunchConfiguration("rviz").perform(context).lower() in ("true", "1", "yes")
+    problems = configuration_problems(backend, rviz)
+    if problems:
+        reason = "kvision_driving cannot start: " + "; ".join(problems)
+        return [LogInfo(msg=reason), EmitEvent(event=Shutdown(reason=reason))]
     config = Path(get_package_share_directory(PACKAGE)) / "config"
-    use_sim_time = LaunchConfiguration("use_sim_time")
-    common = {"use_sim_time": use_sim_time}
+    common = {"use_sim_time": LaunchConfiguration("use_sim_time")}
     image, camera_info, points = (
         LaunchConfiguration("image"),
         LaunchConfiguration("camera_info"),
@@ -37,7 +68,7 @@ def generate_launch_description() -> LaunchDescription:
             respawn=True,
             respawn_delay=2.0,
             parameters=[str(config / "segmentation.yaml"), common, {"backend": LaunchConfiguration("backend")}],
-            remappings=[("/sensing/camera/front/image_raw", image)],
+            remappings=[("sensing/camera/front/image_raw", image)],
         ),
         Node(
             package=PACKAGE,
@@ -47,7 +78,7 @@ def generate_launch_description() -> LaunchDescription:
             respawn=True,
             respawn_delay=2.0,
             parameters=[str(config / "fusion.yaml"), common],
-            remappings=[("/sensing/lidar/top/points", points), ("/sensing/camera/front/camera_info", camera_info)],
+            remappings=[("sensing/lidar/top/points", points), ("sensing/camera/front/camera_info", camera_info)],
         ),
         Node(
             package=PACKAGE,
@@ -57,7 +88,7 @@ def generate_launch_description() -> LaunchDescription:
             respawn=True,
             respawn_delay=2.0,
             parameters=[str(config / "action.yaml"), common, {"backend": LaunchConfiguration("backend")}],
-            remappings=[("/sensing/camera/front/image_raw", image), ("/sensing/camera/front/camera_info", camera_info)],
+            remappings=[("sensing/camera/front/image_raw", image), ("sensing/camera/front/camera_info", camera_info)],
         ),
         Node(
             package=PACKAGE,
@@ -79,13 +110,20 @@ def generate_launch_description() -> LaunchDescription:
             condition=IfCondition(LaunchConfiguration("rviz")),
         ),
     ]
+    return [
+        RegisterEventHandler(OnProcessExit(on_exit=stop_on_configuration_error)),
+        GroupAction(nodes),
+    ]
+
+
+def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             DeclareLaunchArgument("use_sim_time", default_value="false", description="Follow /clock (bags, simulator)"),
             DeclareLaunchArgument(
                 "backend", default_value="auto", description="auto | tensorrt | onnxruntime-cuda | onnxruntime | torch"
             ),
-            DeclareLaunchArgument("namespace", default_value="", description="Namespace for every node"),
+            DeclareLaunchArgument("namespace", default_value="", description="Namespace for every node and topic"),
             DeclareLaunchArgument(
                 "planning", default_value="true", description="Start planning_node (false: perception only)"
             ),
@@ -93,14 +131,16 @@ def generate_launch_description() -> LaunchDescription:
                 "rviz", default_value="false", description="Start RViz with config/rviz/kvision.rviz"
             ),
             DeclareLaunchArgument(
-                "image", default_value="/sensing/camera/front/image_raw", description="Camera image topic"
+                "image",
+                default_value="sensing/camera/front/image_raw",
+                description="Camera image topic (relative: in the namespace; /absolute: a global one)",
             ),
             DeclareLaunchArgument(
-                "camera_info", default_value="/sensing/camera/front/camera_info", description="CameraInfo topic"
+                "camera_info", default_value="sensing/camera/front/camera_info", description="CameraInfo topic"
             ),
             DeclareLaunchArgument(
-                "points", default_value="/sensing/lidar/top/points", description="Lidar PointCloud2 topic"
+                "points", default_value="sensing/lidar/top/points", description="Lidar PointCloud2 topic"
             ),
-            GroupAction(nodes),
+            OpaqueFunction(function=stack),
         ]
     )

@@ -48,9 +48,9 @@ HISTORY_S = 1.5  # track positions kept for the predictor's turn rate and decele
 
 PARAMS = (
     *MODEL_PARAMS,
-    ParamSpec("camera_topic", "/sensing/camera/front/image_raw", "Camera image"),
-    ParamSpec("camera_info_topic", "/sensing/camera/front/camera_info", "Camera intrinsics"),
-    ParamSpec("objects_topic", "/perception/objects/tracked", "Tracked objects (map frame)"),
+    ParamSpec("camera_topic", "sensing/camera/front/image_raw", "Camera image"),
+    ParamSpec("camera_info_topic", "sensing/camera/front/camera_info", "Camera intrinsics"),
+    ParamSpec("objects_topic", "perception/objects/tracked", "Tracked objects (map frame)"),
     ParamSpec("base_frame", "base_link", "Vehicle frame"),
     ParamSpec("min_box_px", 12.0, "Smallest image box worth a crop (pixels)", 2.0, 500.0),
     ParamSpec("max_tracks", 64, "Clip buffers kept at most (the oldest track is evicted beyond)", 1, 1000),
@@ -88,11 +88,11 @@ class ActionNode(KvisionNode):
         self.history: dict[str, deque] = defaultdict(lambda: deque(maxlen=40))
         self.ego_pose: np.ndarray | None = None
         out = self.output_qos
-        self.actions_pub = self.create_publisher(Detection2DArray, "/perception/actions", out)
-        self.predicted_pub = self.create_publisher(PredictedObjects, "/perception/objects/predicted", out)
-        self.markers_pub = self.create_publisher(MarkerArray, "/perception/actions/markers", out)
+        self.actions_pub = self.create_publisher(Detection2DArray, "perception/actions", out)
+        self.predicted_pub = self.create_publisher(PredictedObjects, "perception/objects/predicted", out)
+        self.markers_pub = self.create_publisher(MarkerArray, "perception/actions/markers", out)
         self.create_subscription(CameraInfo, str(self.params["camera_info_topic"]), self.on_camera_info, self.input_qos)
-        self.create_subscription(Odometry, "/localization/odometry", self.on_odometry, qos_by_name("reliable"))
+        self.create_subscription(Odometry, "localization/odometry", self.on_odometry, qos_by_name("reliable"))
         self.create_subscription(TrackedObjects, str(self.params["objects_topic"]), self.on_tracks, out)
         self.create_subscription(
             Image,

@@ -45,12 +45,12 @@ from kvision_driving.ros.tf import StaticTransformListener
 LABEL_BUFFER = 10  # label images kept per camera for matching lidar stamps
 
 PARAMS = (
-    ParamSpec("lidar_topic", "/sensing/lidar/top/points", "Input point cloud"),
-    ParamSpec("label_topics", ["/perception/segmentation/labels"], "Segmentation label image per camera"),
+    ParamSpec("lidar_topic", "sensing/lidar/top/points", "Input point cloud"),
+    ParamSpec("label_topics", ["perception/segmentation/labels"], "Segmentation label image per camera"),
     ParamSpec(
-        "confidence_topics", ["/perception/segmentation/confidence"], "Per-pixel confidence per camera ('' if none)"
+        "confidence_topics", ["perception/segmentation/confidence"], "Per-pixel confidence per camera ('' if none)"
     ),
-    ParamSpec("camera_info_topics", ["/sensing/camera/front/camera_info"], "CameraInfo per camera"),
+    ParamSpec("camera_info_topics", ["sensing/camera/front/camera_info"], "CameraInfo per camera"),
     ParamSpec("max_offset_s", 0.06, "Largest time between a sweep and the label image painting it", 0.0, 1.0),
     ParamSpec("label_wait_s", 0.2, "Wall seconds a sweep waits for its label images before fusing without", 0.0, 5.0),
     ParamSpec("base_frame", "base_link", "Vehicle frame (detections are published in it)"),
@@ -101,12 +101,12 @@ class FusionNode(KvisionNode):
                 self.create_subscription(
                     Image, confidence_topics[index], lambda m, i=index: self._add_confidence(i, m), sensor
                 )
-        self.create_subscription(Odometry, "/localization/odometry", self.on_odometry, qos_by_name("reliable"))
+        self.create_subscription(Odometry, "localization/odometry", self.on_odometry, qos_by_name("reliable"))
         out = self.output_qos
-        self.painted_pub = self.create_publisher(PointCloud2, "/perception/fusion/painted_points", sensor)
-        self.detected_pub = self.create_publisher(DetectedObjects, "/perception/objects/detected", out)
-        self.tracked_pub = self.create_publisher(TrackedObjects, "/perception/objects/tracked", out)
-        self.markers_pub = self.create_publisher(MarkerArray, "/perception/markers", out)
+        self.painted_pub = self.create_publisher(PointCloud2, "perception/fusion/painted_points", sensor)
+        self.detected_pub = self.create_publisher(DetectedObjects, "perception/objects/detected", out)
+        self.tracked_pub = self.create_publisher(TrackedObjects, "perception/objects/tracked", out)
+        self.markers_pub = self.create_publisher(MarkerArray, "perception/markers", out)
         self.create_subscription(
             PointCloud2, str(self.params["lidar_topic"]), self.process_latest("points", self.on_points), sensor
         )

@@ -59,12 +59,12 @@ from kvision_driving.ros.qos import qos_by_name
 from kvision_driving.ros.tf import StaticTransformListener
 
 PARAMS = (
-    ParamSpec("objects_topic", "/perception/objects/predicted", "Predicted objects (autoware PredictedObjects)"),
-    ParamSpec("actions_topic", "/perception/actions", "Recognised actions (vision_msgs Detection2DArray); '' off"),
-    ParamSpec("points_topic", "/perception/fusion/painted_points", "Painted points for the occupancy grid; '' off"),
+    ParamSpec("objects_topic", "perception/objects/predicted", "Predicted objects (autoware PredictedObjects)"),
+    ParamSpec("actions_topic", "perception/actions", "Recognised actions (vision_msgs Detection2DArray); '' off"),
+    ParamSpec("points_topic", "perception/fusion/painted_points", "Painted points for the occupancy grid; '' off"),
     ParamSpec(
         "labels_topic",
-        "/perception/segmentation/labels",
+        "perception/segmentation/labels",
         "Camera labels, watched for freshness only (a dead camera or segmentation stops the car); '' to skip",
     ),
     ParamSpec("cruise_speed", 11.0, "Speed on a free road (m/s)", 0.0, 40.0),
@@ -153,11 +153,11 @@ class PlanningNode(KvisionNode):
         self.behaviour: Behaviour | None = None  # of the last plan, to log transitions
         self.ego_z = 0.0
         reliable = qos_by_name("reliable")
-        self.trajectory_pub = self.create_publisher(Path, "/planning/trajectory", reliable)
-        self.grid_pub = self.create_publisher(OccupancyGridMsg, "/planning/occupancy", reliable)
-        self.markers_pub = self.create_publisher(MarkerArray, "/planning/markers", reliable)
-        self.create_subscription(Path, "/planning/route", self.on_route, qos_by_name("latched"))
-        self.create_subscription(Odometry, "/localization/odometry", self.on_odometry, reliable)
+        self.trajectory_pub = self.create_publisher(Path, "planning/trajectory", reliable)
+        self.grid_pub = self.create_publisher(OccupancyGridMsg, "planning/occupancy", reliable)
+        self.markers_pub = self.create_publisher(MarkerArray, "planning/markers", reliable)
+        self.create_subscription(Path, "planning/route", self.on_route, qos_by_name("latched"))
+        self.create_subscription(Odometry, "localization/odometry", self.on_odometry, reliable)
         # Raw, decoded by rosbags: the objects' hundreds of path poses are most of a plan's input time.
         self.create_subscription(PredictedObjects, str(params["objects_topic"]), self.on_objects, reliable, raw=True)
         if params["actions_topic"]:

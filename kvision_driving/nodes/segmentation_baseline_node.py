@@ -32,9 +32,9 @@ class SegmentationBaselineNode(KvisionNode):
         spec = self.card.training["torch"]
         self.network = build_exportable(spec["architecture"], model.with_name(spec["weights"])).network.eval()
         self.health.backend = "torch-naive"
-        self.publisher = self.create_publisher(Image, "/perception/segmentation/labels", self.input_qos)
+        self.publisher = self.create_publisher(Image, "perception/segmentation/labels", self.input_qos)
         self.create_subscription(
-            Image, "/sensing/camera/front/image_raw", self.process_latest("image", self.on_image), self.input_qos
+            Image, "sensing/camera/front/image_raw", self.process_latest("image", self.on_image), self.input_qos
         )
 
     def on_image(self, message: Image) -> None:

@@ -39,16 +39,16 @@ class SegmentationNode(KvisionNode):
         except ValueError as error:
             raise ParameterError(f"model {model}: {error}") from error
         images_qos = qos_by_name(str(self.params["labels_qos"]))
-        self.labels_pub = self.create_publisher(Image, "/perception/segmentation/labels", images_qos)
-        self.confidence_pub = self.create_publisher(Image, "/perception/segmentation/confidence", images_qos)
-        self.overlay_pub = self.create_publisher(Image, "/perception/segmentation/overlay", images_qos)
-        self.info_pub = self.create_publisher(LabelInfo, "/perception/segmentation/label_info", qos_by_name("latched"))
+        self.labels_pub = self.create_publisher(Image, "perception/segmentation/labels", images_qos)
+        self.confidence_pub = self.create_publisher(Image, "perception/segmentation/confidence", images_qos)
+        self.overlay_pub = self.create_publisher(Image, "perception/segmentation/overlay", images_qos)
+        self.info_pub = self.create_publisher(LabelInfo, "perception/segmentation/label_info", qos_by_name("latched"))
         info = LabelInfo(threshold=0.0)
         info.class_map = [VisionClass(class_id=i, class_name=name) for i, name in enumerate(choice.card.classes)]
         self.info_pub.publish(info)
         self.create_subscription(
             Image,
-            "/sensing/camera/front/image_raw",
+            "sensing/camera/front/image_raw",
             self.process_latest("image", self.on_image, float(self.params["max_rate_hz"])),
             self.input_qos,
         )

@@ -21,6 +21,7 @@ from rclpy.node import Node
 
 from kvision_driving.ros.convert import ConversionError, stamp_to_ns
 from kvision_driving.ros.diagnostics import ERROR, OK
+from kvision_driving.ros.names import in_namespace
 from kvision_driving.ros.node import KvisionNode, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
 from kvision_driving.ros.qos import qos_by_name
@@ -96,7 +97,7 @@ class SimNode(KvisionNode):
         self._trajectory_arrived = threading.Condition()
         self.finished = False
         self.exit_code = 0
-        self.create_subscription(PathMsg, "/planning/trajectory", self.on_trajectory, qos_by_name("reliable"))
+        self.create_subscription(PathMsg, "planning/trajectory", self.on_trajectory, qos_by_name("reliable"))
         # Every publisher exists before the first step, so subscribers have matched by then (start_delay_s).
         first = self.simulator.render()
         for item in (*self.messages.static(first.stamp_ns), *self.messages.frame(first)):
@@ -107,7 +108,7 @@ class SimNode(KvisionNode):
     def publisher_for(self, topic: str, message: object, qos: str):
         publisher = self._outputs.get(topic)
         if publisher is None:
-            publisher = self.create_publisher(type(message), topic, qos_by_name(qos))
+            publisher = self.create_publisher(type(message), in_namespace(topic), qos_by_name(qos))
             self._outputs[topic] = publisher
         return publisher
 
@@ -178,7 +179,7 @@ class SimNode(KvisionNode):
         deadline = time.monotonic() + float(self.params["planner_timeout_s"])
         odometry = self._outputs["/localization/odometry"]
         while time.monotonic() < deadline:
-            if self.count_publishers("/planning/trajectory") and odometry.get_subscription_count():
+            if self.count_publishers("planning/trajectory") and odometry.get_subscription_count():
                 time.sleep(0.2)  # let the remaining endpoints finish matching
                 return
             time.sleep(0.05)

@@ -31,6 +31,7 @@ from kvision_driving.ros.convert import ConversionError, stamp_to_ns
 from kvision_driving.ros.diagnostics import BUFFERED_PREFIX, ERROR, NodeHealth, health_to_status, make_array
 from kvision_driving.ros.inputs import LatestSlot
 from kvision_driving.ros.params import ParameterError, ParamSpec, declare_parameters
+from kvision_driving.ros.preflight import CONFIGURATION_ERROR
 from kvision_driving.ros.process import prepare_ros_process
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
 
@@ -203,9 +204,9 @@ def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> 
         # Tools (benchmarks, players) set ``finished`` to exit; long-running nodes never do.
         while rclpy.ok() and not getattr(node, "finished", False):
             executor.spin_once(timeout_sec=0.1)
-    except ParameterError as error:
+    except ParameterError as error:  # a restart will not fix it: the launch files stop instead of respawning
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return CONFIGURATION_ERROR
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
