@@ -7,7 +7,7 @@ ros2 launch kvision_driving perception.launch.py image:=/camera/image_raw points
 Topics are relative: with namespace:=kv every input and output is under /kv (two stacks share a domain
 without crosstalk); sensor inputs are remappable (an absolute name reads a global driver topic).
 Before any process starts, the configuration is checked (rviz2 present if asked for, the backend can run
-here, the shipped models match their cards): a problem stops the launch with one message. A node that exits
+here, the shipped models match their cards): a problem stops the launch with one message and exit code 1. A node that exits
 with a configuration error (exit code 2) stops the launch instead of being respawned forever; one that
 crashes is respawned. Stop it with SIGINT (Ctrl-C; systemd: KillSignal=SIGINT).
 """
@@ -48,9 +48,8 @@ def stack(context):
     backend = LaunchConfiguration("backend").perform(context)
     rviz = LaunchConfiguration("rviz").perform(context).lower() in ("true", "1", "yes")
     problems = configuration_problems(backend, rviz)
-    if problems:
-        reason = "kvision_driving cannot start: " + "; ".join(problems)
-        return [LogInfo(msg=reason), EmitEvent(event=Shutdown(reason=reason))]
+    if problems:  # before any process exists: ros2 launch prints this and exits 1, leaving nothing behind
+        raise RuntimeError("kvision_driving cannot start: " + "; ".join(problems))
     config = Path(get_package_share_directory(PACKAGE)) / "config"
     common = {"use_sim_time": LaunchConfiguration("use_sim_time")}
     image, camera_info, points = (
