@@ -230,3 +230,16 @@ def test_a_wall_painted_partly_truck_mostly_building_is_a_wall() -> None:
     rejected = []
     assert detect_objects(points, labels, np.full(len(points), 0.9, np.float32), rejected=rejected) == []
     assert [r.reason for r in rejected] == ["mostly structure"]
+
+
+def test_a_car_with_both_front_doors_open_is_still_a_car() -> None:
+    """A real Argoverse frame: the car ahead with its doors open is 3.8 m wide; a 3 m limit dropped it."""
+    body = box_of((10.0, 14.5), (-0.92, 0.92), (0.4, 1.5), step=0.1)
+    doors = np.vstack([box_of((11.4, 12.4), (side, side + 0.05), (0.4, 1.2), step=0.1) for side in (-1.95, 1.9)])
+    points = np.vstack([body, doors, ground()])
+    labels = np.concatenate([np.full(len(body) + len(doors), CAR), np.full(len(points) - len(body) - len(doors), ROAD)])
+    rejected = []
+    detections = detect_objects(
+        points, labels.astype(np.uint8), np.full(len(points), 0.9, np.float32), rejected=rejected
+    )
+    assert [d.kind for d in detections] == ["car"] and not rejected

@@ -50,9 +50,9 @@ CLOSENESS_POINTS = 256  # points a rectangle's direction is searched on (every o
 # side of the footprint, lowest and highest top above the ground), m. A camera that has not seen a street
 # like this one paints walls as trucks and the road as riders; the lidar says what shape they are.
 PLAUSIBLE_SHAPE: dict[str, tuple[float, float, float, float]] = {
-    "car": (6.5, 3.0, 0.5, 3.2),  # vans and pick-ups included
-    "truck": (18.0, 3.5, 0.8, 4.6),  # an articulated lorry is 16.5 m
-    "bus": (19.0, 3.5, 0.8, 4.6),  # an articulated bus 18.75 m
+    "car": (6.5, 4.2, 0.5, 3.2),  # vans and pick-ups; both front doors open (a real Argoverse car: 3.8 m wide)
+    "truck": (18.0, 4.2, 0.8, 4.6),  # an articulated lorry is 16.5 m
+    "bus": (19.0, 4.2, 0.8, 4.6),  # an articulated bus 18.75 m
     "pedestrian": (1.6, 1.6, 0.5, 2.4),  # a child to a tall adult, arms out
     "bicycle": (2.8, 1.6, 0.5, 2.5),
     "motorcycle": (3.0, 1.6, 0.5, 2.3),
