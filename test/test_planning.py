@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kvision_driving.core.boxes import box_corners, box_distance
 from kvision_driving.core.labels import TRAIN_ID
@@ -281,8 +283,32 @@ def test_lateral_manoeuvre_meets_its_boundary_conditions() -> None:
 
 def test_speed_integration_respects_jerk_and_never_reverses() -> None:
     s, v, a = integrate_speed(5.0, 0.0, np.full((1, 51), -8.0), 0.1, 4.0, (-8.0, 2.0))
-    assert np.all(np.abs(np.diff(a[0])) <= 0.4 + 1e-9) or v[0, -1] == 0.0
+    moving = v[0, 1:] > 0.0  # the step that reaches standstill releases the brake at once, by design
+    assert moving.sum() >= 5 and np.all(np.abs(np.diff(a[0]))[moving] <= 0.4 + 1e-9)
+    assert np.abs(np.diff(a[0]))[:5].max() == pytest.approx(0.4)  # braking builds up at the limit
     assert np.all(v >= 0) and np.all(np.diff(s[0]) >= 0) and v[0, -1] == 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    v0=st.floats(0.0, 30.0),
+    a0=st.floats(-6.0, 2.0),
+    wanted=st.lists(st.floats(-12.0, 6.0), min_size=2, max_size=40),
+    max_jerk=st.floats(0.5, 10.0),
+)
+def test_speed_profiles_keep_every_limit(v0: float, a0: float, wanted: list[float], max_jerk: float) -> None:
+    """Any start and any wish: acceleration within its limits (once there), jerk within its limit while
+    moving, speed never negative, distance never shrinking, and s the integral of v."""
+    dt, limits = 0.1, (-8.0, 2.0)
+    desired = np.array([[*wanted, wanted[-1]]])
+    s, v, a = integrate_speed(v0, a0, desired, dt, max_jerk, limits)
+    steps = np.abs(np.diff(a[0]))
+    moving = v[0, 1:] > 0.0
+    assert np.all(steps[moving] <= max_jerk * dt + 1e-9)
+    assert np.all(a[0, 1:] >= min(limits[0], a0) - 1e-9) and np.all(a[0, 1:] <= max(limits[1], a0) + 1e-9)
+    assert np.all(v >= 0.0) and np.all(np.diff(s[0]) >= -1e-12)
+    np.testing.assert_allclose(np.diff(s[0]), 0.5 * (v[0, :-1] + v[0, 1:]) * dt, atol=1e-9)
+    np.testing.assert_allclose(np.diff(v[0])[moving], a[0, 1:][moving] * dt, atol=1e-9)
 
 
 def test_watchdog_stop_is_controlled(planner: Planner) -> None:
