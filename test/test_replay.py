@@ -4,9 +4,11 @@ a clear error for message types that are not installed."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +114,17 @@ def test_record_what_a_replay_publishes(ros_graph, tmp_path: Path) -> None:
     out = tmp_path / "recorded"
     env = graph_environment(ros_graph.domain_id, ros_graph.log_dir)
     player = subprocess.Popen(
-        [sys.executable, "-m", "kvision_driving.cli", "replay", str(BAGS / "talker_mcap"), "--loop", "--no-clock"],
+        [
+            sys.executable,
+            "-m",
+            "kvision_driving.cli",
+            "replay",
+            str(BAGS / "talker_mcap"),
+            "--loop",
+            "--no-clock",
+            "--rate",
+            "4",
+        ],  # the 4.5 s bag lasts ~1.1 s: several loops while 6 s are recorded
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -127,3 +139,6 @@ def test_record_what_a_replay_publishes(ros_graph, tmp_path: Path) -> None:
     assert recorded.storage == "mcap" and recorded.topics["/topic"].msgtype == "std_msgs/msg/String"
     texts = [deserialize_message(data, String).data for _, _, data in recorded.messages({"/topic"})]
     assert len(texts) >= 5 and all(text.startswith("Hello, world! ") for text in texts)
+    # --loop: the bag starts over, so its messages come again and their counter goes back.
+    numbers = [int(text.removeprefix("Hello, world! ")) for text in texts]
+    assert max(Counter(numbers).values()) >= 2 and any(b < a for a, b in itertools.pairwise(numbers)), numbers
