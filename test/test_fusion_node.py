@@ -19,9 +19,12 @@ def position(tracked_object: object) -> np.ndarray:
 
 
 def test_fusion_tracks_the_braking_lead_car(ros_graph, probe, tmp_path: Path) -> None:
+    """Cameras at 10 Hz and each sweep 50 ms after a camera frame (as on a car, sweep and exposure apart):
+    the node paints with ego's motion compensated, tracks the lead car, and paints the simulator's classes."""
     tracked = probe.subscribe(TrackedObjects, "/perception/objects/tracked", qos_by_name("reliable"))
     truth = probe.subscribe(TrackedObjects, "/ground_truth/objects/tracked", qos_by_name("reliable"))
     painted = probe.subscribe(PointCloud2, "/perception/fusion/painted_points", qos_by_name("sensor_data"))
+    exact = probe.subscribe(PointCloud2, "/ground_truth/lidar/top/points", qos_by_name("reliable"))
     ros_graph.start(
         "fusion",
         [
@@ -39,6 +42,10 @@ def test_fusion_tracks_the_braking_lead_car(ros_graph, probe, tmp_path: Path) ->
             "sim_node",
             "--ros-args",
             "-p",
+            "lidar_offset_steps:=1",
+            "-p",
+            "camera_every_steps:=2",
+            "-p",
             "scenario:=lead_vehicle_braking",
             "-p",
             "drive:=autopilot",
@@ -54,6 +61,19 @@ def test_fusion_tracks_the_braking_lead_car(ros_graph, probe, tmp_path: Path) ->
     probe.wait_for(lambda: len(tracked) > 20, 30, "tracked objects")
     assert ros_graph.alive("fusion"), ros_graph.log("fusion")
     assert painted and {"label", "confidence"} <= set(pointcloud2_to_array(painted[-1]).dtype.names)
+    exact_by_stamp = {stamp_to_ns(message.header.stamp): message for message in exact}
+    right = seen = 0
+    for message in painted:
+        reference = exact_by_stamp.get(stamp_to_ns(message.header.stamp))
+        if reference is None:
+            continue
+        ours, theirs = pointcloud2_to_array(message), pointcloud2_to_array(reference)
+        if len(ours) != len(theirs):
+            continue  # points dropped as invalid: not comparable one to one
+        scored = (ours["label"] != 255) & np.isin(theirs["label"], [11, 13, 14])  # people and vehicles
+        right += int(np.count_nonzero(ours["label"][scored] == theirs["label"][scored]))
+        seen += int(np.count_nonzero(scored))
+    assert seen > 1000 and right / seen >= 0.9, (right, seen, right / seen)  # measured 0.93; poses swapped 0.80
 
     truth_by_stamp = {stamp_to_ns(message.header.stamp): message for message in truth}
     lead = uuid.uuid5(uuid.NAMESPACE_URL, "kvision-sim/lead_vehicle_braking/11/1").bytes

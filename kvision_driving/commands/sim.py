@@ -39,7 +39,14 @@ def record(args: argparse.Namespace) -> int:
         raise CliError("record takes one scenario")
     if args.out.exists():
         raise CliError(f"{args.out} already exists: choose a new folder for the bag")
-    counts = record_bag(_seeded(scenario, args.seed), args.out, args.duration, args.storage, CAMERA_RIGS[args.rig])
+    counts = record_bag(
+        _seeded(scenario, args.seed),
+        args.out,
+        args.duration,
+        args.storage,
+        CAMERA_RIGS[args.rig],
+        lidar_offset_steps=args.lidar_offset_steps,
+    )
     print(
         f"wrote {args.out}: " + ", ".join(f"{topic} {count}" for topic, count in sorted(counts.items())),
         file=sys.stderr,
@@ -92,6 +99,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
     parser.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     parser.add_argument("--rig", choices=("front", "front_left"), default="front", help="camera rig")
+    parser.add_argument(
+        "--lidar-offset-steps", type=int, choices=(0, 1), default=0, help="sweeps 50 ms after the camera frames (1)"
+    )
     parser.set_defaults(handler=record)
 
     parser = actions.add_parser("preview", help="contact sheets: camera, labels, boxes, bird's-eye view (PNG)")

@@ -38,7 +38,7 @@ from kvision_driving.inference.backends import create_backend
 from kvision_driving.inference.model_card import shipped_model
 from kvision_driving.perception.fusion import FusionPipeline
 from kvision_driving.perception.objects import Detection, Rejection
-from kvision_driving.perception.painting import CameraView
+from kvision_driving.perception.painting import camera_view
 from kvision_driving.perception.segmentation import Segmenter, to_rgb
 from kvision_driving.perception.tracking import Track
 from kvision_driving.ros.convert import (
@@ -211,16 +211,26 @@ def _fuse(
     tree: StaticFrameTree,
     poses: PoseHistory,
     camera: PinholeCamera | None,
-    label_image: tuple[str, NDArray[np.uint8], NDArray[np.float32] | None] | None,
+    label_image: tuple[int, str, NDArray[np.uint8], NDArray[np.float32] | None] | None,
 ) -> Sweep:
     stamp = stamp_to_ns(message.header.stamp)
     xyz, _ = pointcloud2_to_xyz(message)
     lidar_in_base = tree.lookup("base_link", message.header.frame_id)
     views, optical_in_base = [], None
     if camera is not None and label_image is not None:
-        frame_id, image, confidence = label_image
+        label_stamp, frame_id, image, confidence = label_image
         optical_in_base = tree.lookup("base_link", frame_id)
-        views.append(CameraView(camera, image, confidence, invert_transform(optical_in_base) @ lidar_in_base))
+        views.append(
+            camera_view(
+                camera,
+                image,
+                confidence,
+                optical_in_base=optical_in_base,
+                lidar_in_base=lidar_in_base,
+                base_at_lidar=poses.at(stamp),
+                base_at_camera=poses.at(label_stamp),
+            )
+        )
     result = pipeline.process(stamp, xyz, views, lidar_in_base, poses.at(stamp))
     return Sweep(
         stamp,

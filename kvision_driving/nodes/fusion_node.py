@@ -21,8 +21,7 @@ from kvision_driving.perception.fusion import FusionPipeline, FusionSettings
 from kvision_driving.perception.painting import (
     UNKNOWN,
     CameraView,
-    compensated_lidar_to_optical,
-    motion_compensation,
+    camera_view,
 )
 from kvision_driving.ros.convert import (
     ConversionError,
@@ -262,11 +261,7 @@ class FusionNode(KvisionNode):
                     f"camera {index}", f"labels {labels.shape} do not match camera info {camera.width}x{camera.height}"
                 )
                 continue
-            compensation = np.eye(4)
-            if self.params["compensate_ego_motion"]:
-                at_lidar, at_camera = self.poses.at(stamp_ns), self.poses.at(label_stamp)
-                if at_lidar is not None and at_camera is not None:
-                    compensation = motion_compensation(at_lidar, at_camera)
+            compensate = bool(self.params["compensate_ego_motion"])
             confidence_message = self.confidences[index].get(label_stamp)
             confidence = None
             if confidence_message is not None:
@@ -274,11 +269,14 @@ class FusionNode(KvisionNode):
                 if confidence.shape != labels.shape:
                     confidence = None
             views.append(
-                CameraView(
+                camera_view(
                     camera,
                     labels,
                     confidence,
-                    compensated_lidar_to_optical(optical_in_base, lidar_in_base, compensation),
+                    optical_in_base=optical_in_base,
+                    lidar_in_base=lidar_in_base,
+                    base_at_lidar=self.poses.at(stamp_ns) if compensate else None,
+                    base_at_camera=self.poses.at(label_stamp) if compensate else None,
                 )
             )
         return views

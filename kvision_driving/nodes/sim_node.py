@@ -39,6 +39,14 @@ PARAMS = (
     ParamSpec("seed", -1, "Scenario seed override (-1: the scenario's own)", -1, 2**31 - 1),
     ParamSpec("rig", "front", "Camera rig", choices=tuple(CAMERA_RIGS)),
     ParamSpec(
+        "lidar_offset_steps",
+        0,
+        "Sweeps 50 ms steps after the camera frames (1: sweep and image apart, as on a car)",
+        0,
+        1,
+    ),
+    ParamSpec("camera_every_steps", 1, "Cameras every N 50 ms steps (1: 20 Hz, 2: 10 Hz like the lidar)", 1, 20),
+    ParamSpec(
         "clock_mode",
         "lockstep",
         "lockstep: wait for the planner each step; realtime: 20 Hz wall clock",
@@ -86,7 +94,11 @@ class SimNode(KvisionNode):
 
             scenario = replace(scenario, duration=float(self.params["duration_s"]))
         self.simulator = Simulator(
-            scenario, cameras=CAMERA_RIGS[str(self.params["rig"])], end_at_goal=bool(self.params["end_at_goal"])
+            scenario,
+            cameras=CAMERA_RIGS[str(self.params["rig"])],
+            end_at_goal=bool(self.params["end_at_goal"]),
+            lidar_offset_steps=int(self.params["lidar_offset_steps"]),
+            camera_every_steps=int(self.params["camera_every_steps"]),
         )
         self.messages = SimMessages(self.simulator)
         self.health.backend = "open3d raycasting"

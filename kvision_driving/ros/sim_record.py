@@ -20,13 +20,14 @@ def record(
     storage: str = "mcap",
     cameras: tuple[CameraSpec, ...] = (CameraSpec(),),
     progress: bool = True,
+    lidar_offset_steps: int = 0,
 ) -> dict[str, int]:
     """Write sensors, /tf_static, /tf, odometry, route, ground truth and /clock; returns message counts."""
     if duration_s is not None:
         from dataclasses import replace
 
         scenario = replace(scenario, duration=duration_s)
-    simulator = Simulator(scenario, cameras=cameras)
+    simulator = Simulator(scenario, cameras=cameras, lidar_offset_steps=lidar_offset_steps)
     messages = SimMessages(simulator)
     with BagWriter(out, storage) as bag:
         for item in messages.static(simulator.stamp_ns):

@@ -75,10 +75,16 @@ class Simulator:
         lidar: LidarSpec | None = DEFAULT_LIDAR,
         end_at_goal: bool = False,
         appearance: AppearanceSettings = PLAIN_LOOK,
+        lidar_offset_steps: int = 0,
+        camera_every_steps: int = 1,
     ) -> None:
         """``end_at_goal``: closed-loop route completion. The run ends when ego reaches the scenario's goal or at
         its time limit, instead of after its duration, so waiting for a pedestrian costs time, not progress.
-        ``appearance``: what the camera sees beyond flat shading (sim/appearance.py); labels do not change."""
+        ``appearance``: what the camera sees beyond flat shading (sim/appearance.py); labels do not change.
+        ``lidar_offset_steps``: the sweep comes that many 50 ms steps after the camera frame it would coincide
+        with (on a vehicle the sweep and the exposure are tens of milliseconds apart): painting then needs
+        ego-motion compensation. ``camera_every_steps``: 2 renders the cameras at 10 Hz, with the sweeps,
+        so with the offset every sweep is 50 ms from every camera frame."""
         self.scenario = scenario
         self.end_at_goal = end_at_goal
         self.time_limit_s = (scenario.time_limit or 2.0 * scenario.duration) if end_at_goal else scenario.duration
@@ -112,6 +118,8 @@ class Simulator:
         lighting = lighting_for(appearance, scenario.seed)
         self._camera_renderers = [CameraRenderer(spec, lighting) for spec in cameras]
         self._lidar_renderer = LidarRenderer(lidar) if lidar is not None else None
+        self.lidar_offset_steps = lidar_offset_steps % LIDAR_EVERY
+        self.camera_every_steps = max(1, camera_every_steps)
         self._last_accel = 0.0
         self._accel_window: list[float] = []
 
@@ -156,10 +164,11 @@ class Simulator:
         if with_sensors:
             scene = SensorScene(self.static_mesh, actor_mesh(self.actors, step))
             ego_pose = self.ego_pose()
-            for index, renderer in enumerate(self._camera_renderers):
+            renderers = self._camera_renderers if step % self.camera_every_steps == 0 else []
+            for index, renderer in enumerate(renderers):
                 rng = np.random.default_rng([self.scenario.seed, step, 10 + index])
                 cameras[renderer.spec.name] = renderer.render(scene, ego_pose @ renderer.spec.optical_in_base(), rng)
-            if self._lidar_renderer is not None and step % LIDAR_EVERY == 0:
+            if self._lidar_renderer is not None and step % LIDAR_EVERY == self.lidar_offset_steps:
                 rng = np.random.default_rng([self.scenario.seed, step, 99])
                 lidar = self._lidar_renderer.render(scene, ego_pose @ self._lidar_renderer.spec.in_base(), rng)
         return SimFrame(step, self.stamp_ns, self.ego, cameras, lidar, self.ground_truth(step))
