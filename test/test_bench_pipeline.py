@@ -122,7 +122,5 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     assert run["trajectories"] > 0 and run["end_to_end_ms"]["count"] > 0 and run["end_to_end_ms"]["p50"] > 0
     stages = run["stages_after_sensors_ms"]
     assert all(stage["count"] > 0 and stage["p50"] > 0 for stage in stages.values()), stages
-    # Tracked objects come before the plans made with them. (Labels need not come before the tracks: on a
-    # loaded machine fusion stops waiting for them after label_wait_s.)
-    assert stages["tracked"]["p50"] < stages["trajectory"]["p50"], stages
+    # How long each stage takes is the benchmark's figure, never a test's: no timing is asserted here.
     assert "| segmentation_node |" in (tmp_path / "pipeline.md").read_text()

@@ -64,12 +64,13 @@ def test_real_bags_replay_with_types_counts_order_content_and_timing(ros_graph, 
     assert [(m.msg, m.stamp.sec, m.stamp.nanosec) for _, m in logs] == [
         (m.msg, m.stamp.sec, m.stamp.nanosec) for m in expected["/rosout"]
     ]
-    arrived = np.array([t for t, _ in strings]) - strings[0][0]
-    planned = (np.array(recorded_ns) - recorded_ns[0]) / 1e9 / rate
-    assert np.max(np.abs(arrived - planned)) < 0.020, np.abs(arrived - planned)
-    stamps = [m.clock.sec * 1_000_000_000 + m.clock.nanosec for _, m in clock]
+    stamps = np.array([m.clock.sec * 1_000_000_000 + m.clock.nanosec for _, m in clock])
     assert len(stamps) > 50 and np.all(np.diff(stamps) >= 0)
     assert source.start_ns <= stamps[0] and stamps[-1] <= source.end_ns
+    # Paced in the bag's time, not dumped: /clock walks through every gap between two messages (no wall-clock
+    # bound, which a loaded machine would break).
+    between = [np.count_nonzero((stamps > a) & (stamps < b)) for a, b in itertools.pairwise(recorded_ns)]
+    assert min(between) >= 5, between
 
 
 def test_topic_selection_and_start_offset(ros_graph, probe) -> None:

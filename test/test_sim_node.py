@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +83,7 @@ def test_lockstep_waits_for_the_planner_and_follows_it(ros_graph, probe, tmp_pat
 
 def test_lockstep_without_a_planner_steps_on_timeout_and_brakes(ros_graph, probe, tmp_path: Path) -> None:
     odometry = probe.subscribe(Odometry, "/localization/odometry", qos_by_name("reliable"))
-    start_sim(
+    results = start_sim(
         ros_graph,
         tmp_path,
         "clock_mode:=lockstep",
@@ -93,10 +92,8 @@ def test_lockstep_without_a_planner_steps_on_timeout_and_brakes(ros_graph, probe
         "planner_timeout_s:=1.0",
     )
     probe.wait_for(lambda: len(odometry) >= 2, 60, "the first steps")
-    started = time.monotonic()
     assert ros_graph.wait("sim", 60) == 0, ros_graph.log("sim")
-    elapsed = time.monotonic() - started
-    assert elapsed >= 0.1 * 15  # each of the remaining steps waited for the timeout
+    assert json.loads(results.read_text())["steps_without_a_plan"] == 20  # every step stepped on its timeout
     first, last = odometry[0].twist.twist.linear.x, odometry[-1].twist.twist.linear.x
     assert last < first - 2.0  # no trajectory: ego brakes
 

@@ -206,6 +206,7 @@ class SimNode(KvisionNode):
             self.publish(item.topic, item.message, item.qos)
         lockstep = self.params["clock_mode"] == "lockstep" and self.params["drive"] == "planner"
         next_wall = time.monotonic()
+        timeouts = 0
         while not sim.done and not self.finished:
             started = time.perf_counter()
             frame = sim.render()
@@ -217,13 +218,14 @@ class SimNode(KvisionNode):
             if lockstep:
                 if not self.wait_for_trajectory(frame.stamp_ns, float(self.params["lockstep_timeout_s"])):
                     self.health.on_drop()  # a step without the planner's answer
+                    timeouts += 1
             else:
                 next_wall += DT
                 time.sleep(max(0.0, next_wall - time.monotonic()))
             sim.advance(*self.control())
         for publisher in self._outputs.values():  # let subscribers receive the last step before exiting
             publisher.wait_for_all_acked(Duration(seconds=2))
-        results = sim.results()
+        results = {**sim.results(), "steps_without_a_plan": timeouts}
         self.health.set_value("collisions", results["collisions"])
         path = str(self.params["results_path"])
         if path:
