@@ -46,9 +46,12 @@ def test_fusion_on_a_held_out_run_meets_its_floors(tmp_path: Path) -> None:
     assert png.stat().st_size > 10_000
     car = result["by_class"]["car"]
     assert result["frames"] >= 45
-    assert car["recall"] >= 0.9 and car["precision"] >= 0.8, car
-    assert car["centre_error_median_m"] <= 0.3 and car["velocity_error_median_mps"] <= 0.5, car
-    assert result["mota"] > 0.5 and result["id_switches"] >= 0
+    # Measured on this run (2026-12-07): car recall 0.946, precision 1.0, centre 0.08 m, velocity 0.05 m/s,
+    # pedestrians all found, MOTA 0.949, 1 identity switch. Floors a little below, not far below.
+    assert car["recall"] >= 0.9 and car["precision"] >= 0.95, car
+    assert car["centre_error_median_m"] <= 0.15 and car["velocity_error_median_mps"] <= 0.15, car
+    assert result["by_class"]["pedestrian"]["recall"] >= 0.9, result["by_class"]["pedestrian"]
+    assert result["mota"] >= 0.9 and result["id_switches"] <= 3, result
 
 
 def test_eval_refuses_a_missing_bag(tmp_path: Path) -> None:

@@ -120,13 +120,12 @@ class LabelSource:
         entry = (stamp_to_ns(message.header.stamp), message.header.frame_id, image, confidence)
         self.recent = [*self.recent[-9:], entry]
 
-    def nearest(
-        self, stamp: int, max_offset_ns: int
-    ) -> tuple[str, NDArray[np.uint8], NDArray[np.float32] | None] | None:
+    def nearest(self, stamp: int, max_offset_ns: int) -> tuple[int, str, NDArray[np.uint8], NDArray | None] | None:
+        """(stamp, frame id, labels, confidence) of the label image nearest ``stamp``, if near enough."""
         best = min(self.recent, key=lambda entry: abs(entry[0] - stamp), default=None)
         if best is None or abs(best[0] - stamp) > max_offset_ns:
             return None
-        return best[1:]
+        return best
 
 
 def label_source_for(topics: set[str], labels: str, model: Path | None, backend: str) -> tuple[LabelSource, str]:
