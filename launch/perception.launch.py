@@ -7,9 +7,9 @@ ros2 launch kvision_driving perception.launch.py image:=/camera/image_raw points
 Topics are relative: with namespace:=kv every input and output is under /kv (two stacks share a domain
 without crosstalk); sensor inputs are remappable (an absolute name reads a global driver topic).
 Before any process starts, the configuration is checked (rviz2 present if asked for, the backend can run
-here, the shipped models match their cards): a problem stops the launch with one message and exit code 1. A node that exits
-with a configuration error (exit code 2) stops the launch instead of being respawned forever; one that
-crashes is respawned. Stop it with SIGINT (Ctrl-C; systemd: KillSignal=SIGINT).
+here, the shipped models match their cards): a problem stops the launch with one message and exit code 1.
+A node that exits with a configuration error (exit code 2) stops the launch instead of being respawned
+forever; one that crashes is respawned. Stop it with SIGINT (Ctrl-C; systemd: KillSignal=SIGINT).
 """
 
 from pathlib import Path
