@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
@@ -51,6 +52,26 @@ def test_realtime_autopilot_publishes_sensors_clock_and_ground_truth(ros_graph, 
     assert stamps[-1] >= stamps[0] + 950_000_000
     assert len(images) >= 20
     assert {t.child_frame_id for t in static[0].transforms} == {"camera_front_optical", "lidar_top"}
+
+
+def test_run_time_parameter_changes_apply_or_are_refused_never_accepted_and_ignored(
+    ros_graph, probe, tmp_path: Path
+) -> None:
+    camera = "/sensing/camera/front/image_raw"
+    clock = probe.subscribe(Clock, "/clock", qos_by_name("reliable"))
+    images = probe.subscribe(Image, camera, qos_by_name("sensor_data"))
+    start_sim(ros_graph, tmp_path, "clock_mode:=realtime", "drive:=autopilot", "duration_s:=60.0")
+    probe.wait_for(lambda: len(images) >= 3, 90, "camera images")
+    # Read at start only: refused with the reason, so `ros2 param set` does not report a success it ignores.
+    with pytest.raises(ValueError, match="duration_s is read when the node starts: restart the node"):
+        probe.set_parameters("sim_node", duration_s=1.0)
+    # Dynamic: applied. A camera dropout lasts while the simulation runs on (1 s of its clock).
+    probe.set_parameters("sim_node", mute_topics=[camera])
+    muted_at, seen = stamp_to_ns(clock[-1].clock), len(images)
+    probe.wait_for(lambda: stamp_to_ns(clock[-1].clock) > muted_at + 1_000_000_000, 30, "1 s of simulated time")
+    assert len(images) <= seen + 1  # one frame may be in flight when the change lands
+    probe.set_parameters("sim_node", mute_topics=[""])
+    probe.wait_for(lambda: len(images) >= seen + 5, 30, "the camera back")
 
 
 def test_lockstep_waits_for_the_planner_and_follows_it(ros_graph, probe, tmp_path: Path) -> None:

@@ -76,6 +76,7 @@ PARAMS = (
         "mute_topics",
         [""],
         "Fault injection: topics left unpublished; may change at run time (ros2 param set), e.g. a camera dropout",
+        dynamic=True,
     ),
 )
 

@@ -4,6 +4,10 @@ A node lists its parameters once as :class:`ParamSpec` values; :func:`declare_pa
 declares them with descriptors (so ``ros2 param describe`` shows description and range),
 checks every value (from defaults, YAML files or ``-p``) and raises :class:`ParameterError`
 naming every bad one, so a misconfigured node stops at start with a clear message.
+
+Nodes read their parameters when they start. A change at run time (``ros2 param set``) is refused,
+with the reason, unless the spec says the node applies it (``dynamic=True``): a node never reports
+success for a value it does not use.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class ParamSpec:
     max_value: float | None = None
     choices: tuple[str, ...] = field(default_factory=tuple)
     read_only: bool = False
+    dynamic: bool = False  # the node reads it again on every use, so a change at run time takes effect
 
     def descriptor(self) -> ParameterDescriptor:
         text = self.description
@@ -80,7 +85,8 @@ class ParamSpec:
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, ParamValue]:
     """Declare every spec on ``node``, validate the effective values and return them by name.
 
-    Later changes (``ros2 param set``) are validated by the same rules and refused if invalid.
+    Later changes (``ros2 param set``) are refused for parameters read only at start, and validated by
+    the same rules for the dynamic ones.
     """
     problems: list[str] = []
     values: dict[str, ParamValue] = {}
@@ -108,10 +114,15 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Para
     def on_set(parameters: list[Parameter]) -> SetParametersResult:
         for parameter in parameters:
             spec = by_name.get(parameter.name)
-            reason = spec.check(parameter.value) if spec else None
+            if spec is None:
+                continue  # not ours (use_sim_time and the like): rclpy's own rules apply
+            if not spec.dynamic:
+                reason = f"{spec.name} is read when the node starts: restart the node to change it"
+            else:
+                reason = spec.check(parameter.value)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
 
-    node.add_on_set_parameters_callback(on_set)
+    node.add_on_set_parameters_callback(on_set)  # after the float coercion above, which it would refuse
     return values
