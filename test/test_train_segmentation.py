@@ -28,6 +28,7 @@ from kvision_driving.nets.train_segmentation import (
     iou_from_confusion,
     load_initial_weights,
     photometric,
+    scores,
 )
 
 CITYSCAPES = SHARED_DATA / "cityscapes"
@@ -83,6 +84,27 @@ def test_confusion_and_iou_by_hand() -> None:
     iou, present = iou_from_confusion(confusion)
     assert present.tolist() == [True, True] + [False] * (NUM_CLASSES - 2)
     assert iou[0] == pytest.approx(0.5) and iou[1] == pytest.approx(0.5)
+    assert not iou[2:].any()  # never predicted, never true: IoU 0, not a division by zero
+
+
+def test_scores_average_the_classes_present_in_the_truth_by_hand() -> None:
+    """Rows truth, columns prediction; the last row and column: train ids the dataset has no class for."""
+    confusion = np.array(
+        [
+            [6, 2, 0, 0, 2],  # road: 6 right, 2 as car, 2 as something the dataset does not name
+            [1, 3, 0, 0, 0],  # car
+            [0, 0, 0, 0, 0],  # sky: absent from the truth, never predicted: not averaged
+            [0, 0, 0, 1, 0],  # sign: one pixel, found: IoU 1
+            [0, 0, 0, 0, 5],  # an unnamed truth row is never averaged
+        ]
+    )
+    result = scores(confusion, ("road", "car", "sky", "sign"))
+    road, car = 6 / (6 + 2 + 2 + 1), 3 / (3 + 1 + 2)  # TP / (row + column - TP)
+    assert result["per_class_iou"] == {"road": round(road, 4), "car": round(car, 4), "sign": 1.0}
+    assert result["miou"] == pytest.approx((road + car + 1.0) / 3)
+    assert result["pixel_accuracy"] == pytest.approx((6 + 3 + 1 + 5) / 20)
+    assert result["confusion"] == confusion.tolist()
+    assert np.isnan(scores(np.zeros((3, 3), np.int64), ("road", "car"))["miou"])
 
 
 def test_class_weights_favour_rare_classes_and_skip_absent_ones() -> None:
