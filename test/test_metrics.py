@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from kvision_driving.core.boxes import box_corners, box_corners_3d, box_distance, boxes_overlap
-from kvision_driving.core.geometry import invert_transform, make_transform, quaternion_yaws, transform_points, yaw_of
+from kvision_driving.core.geometry import (
+    invert_transform,
+    make_transform,
+    planar_yaw,
+    quaternion_yaws,
+    transform_points,
+    yaw_of,
+)
 from kvision_driving.eval.fusion import Found, Scores, _match, range_bin, summarise
 from kvision_driving.perception.prediction import displacement_errors
 
@@ -44,6 +51,8 @@ def test_transforms_and_yaws_by_hand() -> None:
     assert yaw_of(turn) == pytest.approx(np.pi / 2)
     half = np.sin(np.pi / 8), np.cos(np.pi / 8)  # 45 degrees about z
     np.testing.assert_allclose(quaternion_yaws([[0, 0, half[0], half[1]], [0, 0, 0, 1]]), [np.pi / 4, 0.0])
+    assert planar_yaw(SimpleNamespace(z=half[0], w=half[1])) == pytest.approx(np.pi / 4)
+    assert planar_yaw(SimpleNamespace(z=-np.sin(1.2), w=np.cos(1.2))) == pytest.approx(-2.4)  # turning right
 
 
 def test_ade_and_fde_by_hand() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.transform import Rotation
@@ -74,6 +76,11 @@ def finite_rows(values: NDArray[np.floating]) -> NDArray[np.bool_]:
     for column in range(1, values.shape[1]):
         finite &= np.isfinite(values[:, column])
     return finite
+
+
+def planar_yaw(orientation: Any) -> float:
+    """Yaw of a rotation about z only, from its quaternion (anything with ``z`` and ``w``): a 2-D pose's heading."""
+    return float(2.0 * np.arctan2(orientation.z, orientation.w))
 
 
 def yaw_of(transform: Matrix4) -> float:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from kvision_driving.core.actions import ACTIONS, UNKNOWN_ACTION
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
-from kvision_driving.core.geometry import finite_rows, invert_transform
+from kvision_driving.core.geometry import finite_rows, invert_transform, planar_yaw
 from kvision_driving.data.bags import read_messages
 from kvision_driving.eval.paths import path_xy_at
 from kvision_driving.perception.clips import ActionRecogniser, TrackView
@@ -70,7 +70,7 @@ def _truth_objects(message: Any) -> list[TruthObject]:
     for obj in message.objects:
         kinematics = obj.kinematics
         pose = kinematics.initial_pose_with_covariance.pose
-        yaw = float(2.0 * np.arctan2(pose.orientation.z, pose.orientation.w))
+        yaw = planar_yaw(pose.orientation)
         speed = float(kinematics.initial_twist_with_covariance.twist.linear.x)
         future = np.zeros((0, 2))
         if kinematics.predicted_paths:  # at the prediction's own times, where the truth covers them

@@ -31,7 +31,7 @@ from scipy.optimize import linear_sum_assignment
 
 from kvision_driving.core.camera import PinholeCamera
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
-from kvision_driving.core.geometry import Matrix4, invert_transform, transform_points
+from kvision_driving.core.geometry import Matrix4, invert_transform, planar_yaw, transform_points
 from kvision_driving.data.bag_source import BagError, open_bag
 from kvision_driving.data.bags import read_messages
 from kvision_driving.inference.backends import create_backend
@@ -84,7 +84,7 @@ def range_bin(distance: float) -> int:
 def _object_pose(obj: Any) -> tuple[np.ndarray, float, float]:
     """(x, y), yaw and speed of an autoware object (decoded by rosbags or rclpy)."""
     pose = obj.kinematics.pose_with_covariance.pose
-    yaw = 2.0 * np.arctan2(pose.orientation.z, pose.orientation.w)
+    yaw = planar_yaw(pose.orientation)
     twist = obj.kinematics.twist_with_covariance.twist.linear
     return np.array([pose.position.x, pose.position.y]), float(yaw), float(np.hypot(twist.x, twist.y))
 

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from kvision_driving.core.boxes import box_corners
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
-from kvision_driving.core.geometry import invert_transform, transform_points
+from kvision_driving.core.geometry import invert_transform, planar_yaw, transform_points
 from kvision_driving.core.labels import CLASS_NAMES, IGNORE, PALETTE, TRAIN_ID, colorize
 from kvision_driving.data.bags import read_messages
 from kvision_driving.eval.paths import path_xy_at
@@ -70,10 +70,6 @@ class _Scores:
     behaviours: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def _yaw(orientation: Any) -> float:
-    return float(2.0 * np.arctan2(orientation.z, orientation.w))
-
-
 def _objects(message: Any, kind: str) -> list[tuple[str, NDArray, float, Any, Any]]:
     """(uuid hex, centre xy, yaw, shape dims, object) of tracked or predicted objects."""
     out = []
@@ -87,7 +83,7 @@ def _objects(message: Any, kind: str) -> list[tuple[str, NDArray, float, Any, An
             (
                 bytes(obj.object_id.uuid).hex(),
                 np.array([pose.position.x, pose.position.y]),
-                _yaw(pose.orientation),
+                planar_yaw(pose.orientation),
                 obj.shape.dimensions,
                 obj,
             )

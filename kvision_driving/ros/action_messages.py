@@ -10,6 +10,7 @@ from std_msgs.msg import ColorRGBA, Header
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
 from visualization_msgs.msg import Marker, MarkerArray
 
+from kvision_driving.core.geometry import planar_yaw
 from kvision_driving.perception.clips import ActionEstimate, TrackView
 from kvision_driving.perception.prediction import STEP_S, Hypothesis
 from kvision_driving.ros.convert import ConversionError
@@ -26,7 +27,7 @@ def track_views(message: TrackedObjects) -> list[TrackView]:
     views = []
     for obj in message.objects:
         pose = obj.kinematics.pose_with_covariance.pose
-        yaw = float(2.0 * np.arctan2(pose.orientation.z, pose.orientation.w))
+        yaw = planar_yaw(pose.orientation)
         twist = obj.kinematics.twist_with_covariance.twist.linear  # object frame (Autoware convention)
         c, s = np.cos(yaw), np.sin(yaw)
         velocity = np.array([c * twist.x - s * twist.y, s * twist.x + c * twist.y])
