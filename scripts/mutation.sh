@@ -36,6 +36,8 @@ for group in "${TARGETS[@]}"; do
   mkdir -p "$work"
   git ls-files -co --exclude-standard -z -- kvision_driving test config setup.py setup.cfg pyproject.toml \
     | tar --null -T - -cf - | tar -xf - -C "$work"
+  # mutmut runs the tests from $work/mutants: the shared data the tests read is found from there
+  [[ -d "$ROOT/../shared" ]] && ln -s "$(cd "$ROOT/../shared" && pwd)" "$work/shared"
   {
     echo "[mutmut]"
     echo "source_paths = kvision_driving"
