@@ -89,8 +89,18 @@ for line in (scratch / "groups").read_text().splitlines():
             "timeout": counts["timeout"], "kill_rate": rate, "group_seconds": int(seconds),
         })
         print(f"{module:48s} {counts['killed']:4d} of {scored:<4d} killed ({rate})")
-report = {"tool": f"mutmut {version}", "machine": machine_info(), "modules": modules}
-(out / "mutation.json").write_text(json.dumps(report, indent=2) + "\n")
-(out / "mutation_survivors.txt").write_text("\n".join(survivors) + "\n")
+# groups not run this time keep their last results (with the machine they were measured on)
+runs = [{"groups": sorted({m["group"] for m in modules}), "machine": machine_info()}]
+report_path, survivors_path = out / "mutation.json", out / "mutation_survivors.txt"
+if report_path.exists():
+    earlier = json.loads(report_path.read_text())
+    kept = [m for m in earlier.get("modules", []) if m["group"] not in runs[0]["groups"]]
+    modules = kept + modules
+    runs += [r for r in earlier.get("runs", []) if set(r["groups"]) - set(runs[0]["groups"])]
+    kept_modules = {m["module"] for m in kept}
+    survivors = [line for line in survivors_path.read_text().splitlines() if line.split(".x")[0] in kept_modules] + survivors
+report = {"tool": f"mutmut {version}", "runs": runs, "modules": modules}
+report_path.write_text(json.dumps(report, indent=2) + "\n")
+survivors_path.write_text("\n".join(survivors) + "\n")
 PYEOF
 echo "kill rates: docs/bench/mutation.json; survivors: docs/bench/mutation_survivors.txt"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kvision_driving.perception.objects import Detection
-from kvision_driving.perception.tracking import MAX_GATE_M, MultiObjectTracker
+from kvision_driving.perception.tracking import MAX_GATE_M, MultiObjectTracker, Track
 
 STEP_NS = 100_000_000  # 10 Hz sweeps
 
@@ -72,3 +72,56 @@ def test_time_going_back_starts_over_and_identities_are_reproducible() -> None:
     assert tracker.resets == 1 and len(tracker.tracks) == 1 and tracker.tracks[0].track_id != before.track_id
     again = MultiObjectTracker(confirm_hits=1, seed=7)
     assert again.update([seen("car", 0.0, 0.0)], 0)[0].track_id == before.track_id
+
+
+def make_track(kind: str, state: list[float], covariance: np.ndarray, yaw: float = 0.0) -> Track:
+    return Track(b"\x01" * 16, kind, np.array(state, float), covariance.astype(float), yaw, (4.0, 2.0, 1.5), 0.5, 0.6)
+
+
+def test_prediction_is_the_constant_velocity_kalman_step_by_hand() -> None:
+    dt, q = 0.5, 4.0  # a car's acceleration noise (NOISE["car"][0])
+    track = make_track("car", [1.0, 2.0, 3.0, 4.0], np.diag([1.0, 2.0, 3.0, 4.0]))
+    MultiObjectTracker._predict(track, dt)
+    np.testing.assert_allclose(track.state, [1.0 + 3.0 * dt, 2.0 + 4.0 * dt, 3.0, 4.0])
+    p = track.covariance
+    # F P F^T + Q, Q per axis = q [[dt^4/4, dt^3/2], [dt^3/2, dt^2]] (white-noise acceleration), x: (0, 2), y: (1, 3)
+    assert p[0, 0] == pytest.approx(1.0 + 3.0 * dt**2 + q * dt**4 / 4)
+    assert p[0, 2] == pytest.approx(3.0 * dt + q * dt**3 / 2) and p[2, 0] == pytest.approx(p[0, 2])
+    assert p[2, 2] == pytest.approx(3.0 + q * dt**2)
+    assert p[1, 1] == pytest.approx(2.0 + 4.0 * dt**2 + q * dt**4 / 4)
+    assert p[1, 3] == pytest.approx(4.0 * dt + q * dt**3 / 2) and p[3, 3] == pytest.approx(4.0 + q * dt**2)
+    assert p[0, 1] == p[0, 3] == p[1, 2] == p[2, 3] == 0.0 and track.age == 2
+    unknown = make_track("animal", [0.0, 0.0, 0.0, 0.0], np.eye(4))  # a kind without its own noise: q = 3
+    MultiObjectTracker._predict(unknown, 1.0)
+    assert unknown.covariance[2, 2] == pytest.approx(1.0 + 3.0) and unknown.covariance[0, 0] == pytest.approx(2 + 0.75)
+    still = make_track("car", [1.0, 2.0, 3.0, 4.0], np.eye(4))
+    MultiObjectTracker._predict(still, 0.0)  # the same stamp again: nothing moves, nothing grows
+    np.testing.assert_array_equal(still.state, [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(still.covariance, np.eye(4))
+    assert still.age == 1
+
+
+def test_correction_is_the_kalman_update_and_blends_the_box_by_hand() -> None:
+    r = 0.25  # a car's position noise (NOISE["car"][1])
+    covariance = np.array([[1, 0, 0.5, 0], [0, 1, 0, 0.5], [0.5, 0, 4, 0], [0, 0.5, 0, 4]], float)
+    track = make_track("car", [0.0, 0.0, 2.0, 0.0], covariance)
+    tracker = MultiObjectTracker()
+    residual, innovation = tracker._innovation(track, seen("car", 1.0, 0.5))
+    np.testing.assert_allclose(residual, [1.0, 0.5])
+    np.testing.assert_allclose(innovation, np.eye(2) * (1.0 + r**2))
+    detection = Detection("car", 0.9, np.array([1.0, 0.5, 1.0]), np.pi, (5.0, 2.5, 2.0), 50)
+    tracker._correct(track, detection, 123)
+    s = 1.0 + r**2  # gain: position 1/s, velocity 0.5/s of the residual
+    np.testing.assert_allclose(track.state, [1.0 / s, 0.5 / s, 2.0 + 0.5 / s, 0.25 / s])
+    assert track.covariance[0, 0] == pytest.approx(1.0 - 1.0 / s)
+    assert track.covariance[0, 2] == pytest.approx(0.5 - 0.5 / s)
+    assert track.covariance[2, 2] == pytest.approx(4.0 - 0.25 / s)
+    assert track.yaw == pytest.approx(np.arctan2(0.25 / s, 2.0 + 0.5 / s))  # moving: heading of the motion
+    np.testing.assert_allclose(track.size, [0.7 * 4.0 + 0.3 * 5.0, 0.7 * 2.0 + 0.3 * 2.5, 1.5 * 0.7 + 0.3 * 2.0])
+    assert track.z == pytest.approx(0.7 * 0.5 + 0.3 * 1.0) and track.confidence == pytest.approx(0.7 * 0.6 + 0.3 * 0.9)
+    assert (track.hits, track.misses) == (2, 0) and track.history[-1] == (123, track.state[0], track.state[1])
+
+    slow = make_track("car", [0.0, 0.0, 0.0, 0.0], np.eye(4), yaw=0.1)
+    tracker._correct(slow, Detection("car", 0.9, np.array([0.0, 0.0, 0.8]), np.pi + 0.2, (4.0, 2.0, 1.5), 50), 1)
+    # Standing: the box's heading, turned by pi to the one nearer the track's (a box has two).
+    assert np.angle(np.exp(1j * (slow.yaw - 0.2))) == pytest.approx(0.0, abs=1e-9)
