@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from kvision_driving.core.labels import TRAIN_ID
 from kvision_driving.perception.painting import UNKNOWN, camera_view, paint
@@ -52,3 +53,40 @@ def test_ego_motion_compensation_paints_a_turning_accelerating_ego_right() -> No
     as_is, _ = painted_correctly(compensate=False)
     assert points > 2000  # road users' points the camera saw
     assert compensated >= 0.9 and compensated >= as_is + 0.03, (compensated, as_is)
+
+
+def test_painting_by_hand_occlusion_blocks_and_the_most_confident_camera() -> None:
+    """A 60x40 camera (f 50 px) looking along the points' z: who is hidden, which camera's label wins."""
+    from kvision_driving.core.camera import PinholeCamera
+    from kvision_driving.perception.painting import CameraView
+
+    camera = PinholeCamera(60, 40, np.array([[50.0, 0, 30], [0, 50.0, 20], [0, 0, 1]]))
+    points = np.array(
+        [
+            [0.0, 0.0, 10.0],  # A: pixel (30, 20)
+            [0.01, 0.0, 12.0],  # B: A's block, 2 m behind it: hidden (slack 5 % + 0.4 m)
+            [0.02, 0.0, 10.8],  # C: A's block, within the slack: seen
+            [-3.0, 0.0, 10.0],  # D: pixel (15, 20), its own block
+            [2.7, -1.7, 5.0],  # E: pixel (57, 3), block 9 of the first row of blocks
+            [-10.8, -4.4, 20.0],  # F: pixel (3, 9), first block of the second row: not behind E
+        ]
+    )
+    car, road, building, pole = TRAIN_ID["car"], TRAIN_ID["road"], TRAIN_ID["building"], TRAIN_ID["pole"]
+    labels = np.full((40, 60), car, np.uint8)
+    labels[:, :20] = road
+    first = CameraView(camera, labels, np.full((40, 60), 0.8, np.float32), np.eye(4))
+    confidence = np.full((40, 60), 0.6, np.float32)
+    confidence[:, :20] = 0.9
+    second = CameraView(camera, np.full((40, 60), building, np.uint8), confidence, np.eye(4))
+    tie = CameraView(camera, np.full((40, 60), pole, np.uint8), np.full((40, 60), 0.8, np.float32), np.eye(4))
+    painted, certainty = paint(points, [first, second, tie])
+    assert painted.dtype == np.uint8 and certainty.dtype == np.float32
+    # A, C: the first camera's car (0.8 beats 0.6; an equal 0.8 does not take over); B hidden; D: the second
+    # camera's building (0.9 beats the first's road at 0.8); E and F (also the second's): each seen in its block.
+    assert painted.tolist() == [car, UNKNOWN, car, building, car, building]
+    np.testing.assert_allclose(certainty, [0.8, 0.0, 0.8, 0.9, 0.8, 0.9])
+    # No confidence image: every labelled pixel counts as certain.
+    alone, sure = paint(points[:1], [CameraView(camera, labels, None, np.eye(4))])
+    assert alone.tolist() == [car] and sure.tolist() == [1.0]
+    with pytest.raises(ValueError, match="label image 60x39 does not match camera info 60x40"):
+        paint(points, [CameraView(camera, labels[:39], None, np.eye(4))])
