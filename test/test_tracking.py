@@ -125,3 +125,17 @@ def test_correction_is_the_kalman_update_and_blends_the_box_by_hand() -> None:
     tracker._correct(slow, Detection("car", 0.9, np.array([0.0, 0.0, 0.8]), np.pi + 0.2, (4.0, 2.0, 1.5), 50), 1)
     # Standing: the box's heading, turned by pi to the one nearer the track's (a box has two).
     assert np.angle(np.exp(1j * (slow.yaw - 0.2))) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_track_is_born_where_it_was_seen_standing_with_its_position_noise_by_hand() -> None:
+    import uuid
+
+    tracker = MultiObjectTracker(seed=0)
+    born = tracker._birth(Detection("car", 0.9, np.array([4.0, -2.0, 0.8]), 0.3, (4.5, 1.85, 1.5), 50), 77)
+    np.testing.assert_array_equal(born.state, [4.0, -2.0, 0.0, 0.0])  # velocity unknown: zero, +-5 m/s
+    np.testing.assert_allclose(born.covariance, np.diag([0.25**2, 0.25**2, 25.0, 25.0]))  # NOISE["car"][1]
+    assert uuid.UUID(bytes=born.track_id).version == 4 and born.history == [(77, 4.0, -2.0)]
+    assert (born.kind, born.yaw, born.z, born.hits, born.misses) == ("car", 0.3, 0.8, 1, 0)
+    other = tracker._birth(Detection("animal", 0.9, np.array([0.0, 0.0, 0.5]), 0.0, (1.0, 1.0, 1.0), 10), 78)
+    np.testing.assert_allclose(np.diag(other.covariance)[:2], [0.3**2, 0.3**2])  # a kind without its own noise
+    assert other.track_id != born.track_id
