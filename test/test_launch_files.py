@@ -97,6 +97,21 @@ def test_every_node_has_a_config_file_whose_keys_it_declares() -> None:
         assert set(keys) <= declared_parameters(module), executable
 
 
+def test_every_parameter_file_value_is_the_code_default() -> None:
+    """One source of defaults: a node started bare (tests, a user's own launch file) behaves as the shipped
+    YAML configures it. ``max_rate_hz`` was 10 in the files and 0 in the code for three nodes."""
+    from kvision_driving.ros.node import COMMON_PARAMS
+
+    for executable, module in console_scripts().items():
+        if not executable.endswith("_node") or "baseline" in executable:
+            continue
+        config = REPO / "config" / f"{executable.removesuffix('_node')}.yaml"
+        values = yaml.safe_load(config.read_text())[f"/**/{executable}"]["ros__parameters"]
+        defaults = {spec.name: spec.default for spec in (*importlib.import_module(module).PARAMS, *COMMON_PARAMS)}
+        differing = {name: (value, defaults[name]) for name, value in values.items() if value != defaults[name]}
+        assert not differing, f"{config.name}: (file, code) {differing}"
+
+
 READ_PARAMETERS = """
 import json, sys
 import rclpy

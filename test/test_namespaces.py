@@ -19,7 +19,16 @@ def test_two_namespaced_stacks_on_one_domain_keep_their_topics_apart(ros_graph, 
         common = ["--ros-args", "-r", f"__ns:=/{namespace}", "-p", "input_qos:=reliable"]
         ros_graph.start(
             f"segmentation_{namespace}",
-            ["segmentation_node", *common, "-p", f"model_path:={tiny_model}", "-p", "labels_qos:=reliable"],
+            [
+                "segmentation_node",
+                *common,
+                "-p",
+                f"model_path:={tiny_model}",
+                "-p",
+                "labels_qos:=reliable",
+                "-p",
+                "max_rate_hz:=0.0",
+            ],
         )
         ros_graph.start(f"fusion_{namespace}", ["fusion_node", *common])
     labels = {

@@ -34,6 +34,8 @@ def start_node(ros_graph, model: Path, *params: str) -> None:
         "input_qos:=reliable",
         "-p",
         "labels_qos:=reliable",
+        "-p",
+        "max_rate_hz:=0.0",  # every frame: the test's stamps are nanoseconds apart
     ]
     for param in params:
         command += ["-p", param]
@@ -156,7 +158,17 @@ def test_the_node_segments_real_frames_of_three_cameras_at_their_own_shape(ros_g
     frames = [("kitti", kitti, None), ("camvid", rgb, truth), ("1080p", wide_rgb, wide_truth)]
 
     ros_graph.start(
-        "segmentation", ["segmentation_node", "--ros-args", "-p", "input_qos:=reliable", "-p", "labels_qos:=reliable"]
+        "segmentation",
+        [
+            "segmentation_node",
+            "--ros-args",
+            "-p",
+            "input_qos:=reliable",
+            "-p",
+            "labels_qos:=reliable",
+            "-p",
+            "max_rate_hz:=0.0",
+        ],
     )
     labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
     publisher = probe.node.create_publisher(Image, CAMERA, qos_by_name("reliable"))

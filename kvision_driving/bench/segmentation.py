@@ -47,8 +47,8 @@ def measure(
     variant: str, frames: list, rate_hz: float, warmup_s: float, duration_s: float, threads: int
 ) -> dict[str, Any]:
     command = [*VARIANTS[variant], "-p", "diagnostics_period_s:=0.5"]
-    if variant != "naive":
-        command += ["-p", f"threads:={threads}"]
+    if variant != "naive":  # every offered frame is segmented: the bench measures the node's own rate
+        command += ["-p", f"threads:={threads}", "-p", "max_rate_hz:=0.0"]
     with RosGraph() as graph, GraphProbe(graph.domain_id, "bench_segmentation") as probe:
         labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("sensor_data"))
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))

@@ -58,7 +58,7 @@ PARAMS = (
     ParamSpec("max_track_age_s", 0.3, "Tracks older than this are not projected into a camera frame", 0.01, 5.0),
     ParamSpec("publish_markers", True, "RViz markers on /perception/actions/markers (built only while subscribed)"),
     ParamSpec(
-        "max_rate_hz", 0.0, "Camera frames used per second, by stamp (the clips' rate suffices); 0: all", 0.0, 1000.0
+        "max_rate_hz", 10.0, "Camera frames used per second, by stamp (the clips' rate suffices); 0: all", 0.0, 1000.0
     ),
 )
 

@@ -96,7 +96,7 @@ PARAMS = (
     ),
     ParamSpec(
         "max_rate_hz",
-        0.0,
+        10.0,
         "> 0: plan on each new predicted objects, else this many plans per second of odometry stamps; "
         "0: one plan per odometry (lockstep simulation)",
         0.0,

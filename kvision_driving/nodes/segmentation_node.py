@@ -21,7 +21,7 @@ PARAMS = (
     ParamSpec("labels_qos", "sensor_data", "QoS of the label, confidence and overlay images", choices=QOS_CHOICES),
     ParamSpec(
         "max_rate_hz",
-        0.0,
+        10.0,
         "Segment the first frame of each 1/max_rate_hz of stamp time (the lidar's rate: what fusion paints "
         "with); 0: every frame",
         0.0,
