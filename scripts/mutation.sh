@@ -21,7 +21,7 @@ TARGETS=(
   "core|kvision_driving/core/*||test/test_core.py test/test_metrics.py test/test_label_spaces.py test/test_allocator.py test/test_painting.py"
   "tracking|kvision_driving/perception/tracking.py||test/test_tracking.py"
   "painting|kvision_driving/perception/painting.py||test/test_painting.py"
-  "planning|kvision_driving/planning/profiles.py kvision_driving/planning/occupancy.py||test/test_planning.py"
+  "planning|kvision_driving/planning/profiles.py kvision_driving/planning/occupancy.py||test/test_planning.py test/test_occupancy.py"
   "metrics|kvision_driving/eval/fusion.py kvision_driving/perception/prediction.py kvision_driving/nets/train_segmentation.py|_match summarise displacement_errors confusion_matrix iou_from_confusion scores|test/test_metrics.py test/test_train_segmentation.py::test_confusion_and_iou_by_hand test/test_train_segmentation.py::test_scores_average_the_classes_present_in_the_truth_by_hand"
 )
 WANTED=("$@")
