@@ -1,0 +1,102 @@
+"""core/camera.py by hand: the pinhole model, what makes intrinsics invalid, projection of points and boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kvision_driving.core.camera import MAX_CAMERA_SIDE, PinholeCamera, project_box_to_image
+
+K = [[100.0, 0.0, 50.0], [0.0, 80.0, 40.0], [0.0, 0.0, 1.0]]
+
+
+def camera(**changes) -> PinholeCamera:
+    fields = {"width": 100, "height": 80, "k": K, "d": np.zeros(5)} | changes
+    return PinholeCamera(**fields)
+
+
+def test_from_fov_is_an_ideal_centred_camera() -> None:
+    ideal = PinholeCamera.from_fov(640, 384, np.deg2rad(90.0))
+    assert (ideal.fx, ideal.fy, ideal.cx, ideal.cy) == pytest.approx((320.0, 320.0, 320.0, 192.0))
+    assert np.array_equal(ideal.p, np.hstack([ideal.k, np.zeros((3, 1))]))
+    assert np.array_equal(ideal.r, np.eye(3)) and ideal.d.tolist() == [0.0] * 5
+
+
+def test_intrinsics_are_read_as_camera_info_lays_them_out() -> None:
+    flat = camera(k=np.ravel(K), p=np.arange(12.0), r=np.eye(3).ravel())
+    assert flat.k.shape == (3, 3) and (flat.fx, flat.fy, flat.cx, flat.cy) == (100.0, 80.0, 50.0, 40.0)
+    assert flat.p.shape == (3, 4) and flat.p[2, 3] == 11.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"width": 0}, "not positive"),
+        ({"height": -1}, "not positive"),
+        ({"width": MAX_CAMERA_SIDE + 1}, "exceeds"),
+        ({"height": MAX_CAMERA_SIDE + 1}, "exceeds"),
+        ({"k": [[np.nan, 0, 50], [0, 80, 40], [0, 0, 1]]}, "NaN or inf"),
+        ({"p": np.full(12, np.inf)}, "NaN or inf"),
+        ({"d": [0, 0, np.nan, 0, 0]}, "NaN or inf"),
+        ({"k": [[0.0, 0, 50], [0, 80, 40], [0, 0, 1]]}, "focal lengths"),
+        ({"k": [[100.0, 0, 50], [0, -80, 40], [0, 0, 1]]}, "focal lengths"),
+        ({"distortion_model": "fisheye"}, "unknown distortion model"),
+        ({"d": np.zeros(4)}, "plumb_bob distortion takes \\(5,\\) coefficients, got 4"),
+        ({"distortion_model": "rational_polynomial", "d": np.zeros(5)}, "takes \\(8, 12, 14\\)"),
+        ({"distortion_model": "", "d": np.zeros(5)}, "no distortion takes"),
+        ({"r": np.diag([1.0, 1.0, -1.0])}, "not a rotation"),  # a reflection
+        ({"r": np.eye(3) * 1.01}, "not a rotation"),
+    ],
+)
+def test_intrinsics_that_describe_no_real_camera_are_refused(changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        camera(**changes)
+
+
+@pytest.mark.parametrize(
+    ("model", "count"), [("plumb_bob", 0), ("rational_polynomial", 8), ("rational_polynomial", 14), ("equidistant", 4)]
+)
+def test_every_model_accepts_its_coefficient_counts(model: str, count: int) -> None:
+    assert camera(distortion_model=model, d=np.zeros(count)).d.size == count
+
+
+def test_points_project_with_k_and_only_those_in_front_and_inside_count() -> None:
+    points = np.array(
+        [
+            [0.0, 0.0, 1.0],  # the principal point
+            [1.0, -0.5, 2.0],  # (100, 20): u = width is outside
+            [-1.0, -1.0, 2.0],  # (0, 0): the first pixel's corner is inside
+            [0.98, 0.98, 2.0],  # (99, 79.2): inside
+            [0.0, 0.0, -1.0],  # behind
+            [0.0, 0.0, 0.0005],  # at the lens
+        ]
+    )
+    uv, inside = camera().project(points)
+    assert uv.dtype == np.float32
+    assert uv[:4].ravel().tolist() == pytest.approx([50, 40, 100, 20, 0, 0, 99, 79.2], abs=1e-4)
+    assert inside.tolist() == [True, False, True, True, False, False]
+
+
+def corners(x0: float, x1: float, y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
+    return np.array([[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (z0, z1)], dtype=np.float64)
+
+
+def test_a_box_in_front_covers_its_corners_image_rectangle() -> None:
+    # Nearest face at z 2 sets the extent: u 100 * [-0.2, 0.2] / 2 + 50, v 80 * [-0.1, 0.3] / 2 + 40.
+    rectangle = project_box_to_image(corners(-0.2, 0.2, -0.1, 0.3, 2.0, 4.0), camera())
+    assert rectangle == pytest.approx((40.0, 36.0, 60.0, 52.0))
+
+
+def test_a_box_across_the_camera_is_clipped_at_the_near_plane_then_to_the_image() -> None:
+    # From z -1 to 3: corners behind are replaced by the edges' crossings of z 0.5, where x -0.1 projects to
+    # u = 30 and x 0.1 to 70; vertically it runs off the image and is clipped to 0 and 80.
+    rectangle = project_box_to_image(corners(-0.1, 0.1, -1.0, 1.0, -1.0, 3.0), camera())
+    assert rectangle == pytest.approx((30.0, 0.0, 70.0, 80.0))
+
+
+def test_boxes_behind_the_camera_or_too_small_give_nothing() -> None:
+    assert project_box_to_image(corners(-1, 1, -1, 1, -3.0, 0.49), camera()) is None
+    small = corners(0.0, 0.07, 0.0, 0.5, 2.0, 2.5)  # 3.5 px wide
+    assert project_box_to_image(small, camera()) is None
+    assert project_box_to_image(small, camera(), min_size_px=3.0) is not None
+    assert project_box_to_image(corners(3.0, 4.0, 0.0, 0.5, 2.0, 2.5), camera()) is None  # right of the image
