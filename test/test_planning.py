@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 
 from kvision_driving.core.boxes import box_corners, box_distance
 from kvision_driving.core.labels import TRAIN_ID
+from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState
 from kvision_driving.planning.occupancy import FREE, OCCUPIED, UNKNOWN, build_grid
 from kvision_driving.planning.planner import Behaviour, Plan, Planner, PlannerConfig
 from kvision_driving.planning.profiles import LateralManoeuvres, integrate_speed
-from kvision_driving.planning.scene import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState, PredictedPath, RoadUser
+from kvision_driving.planning.scene import PredictedPath, RoadUser
 
 LANE_Y = -1.75  # ego's lane centre on a road along +x (right-hand traffic, the oncoming lane at +1.75)
 ROUTE = np.stack([np.arange(-40.0, 400.0), np.full(440, LANE_Y)], axis=1)

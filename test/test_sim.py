@@ -14,8 +14,9 @@ import pytest
 from kvision_driving.core.actions import ACTION_ID, ACTIONS
 from kvision_driving.core.geometry import invert_transform, transform_points
 from kvision_driving.core.labels import LABEL_ID_TO_TRAIN_ID, TRAIN_ID
+from kvision_driving.core.vehicle import WHEELBASE, EgoState
 from kvision_driving.sim.actors import DT
-from kvision_driving.sim.ego import WHEELBASE, EgoState, Trajectory, follow_trajectory, step_bicycle
+from kvision_driving.sim.ego import Trajectory, follow_trajectory, step_bicycle
 from kvision_driving.sim.scenario import ScenarioError, load_scenario, parse_scenario, scenario_names
 from kvision_driving.sim.sensors import CAMERA_RIGS
 from kvision_driving.sim.simulator import Simulator

@@ -10,9 +10,10 @@ import numpy as np
 
 from kvision_driving.core.collector import freeze_startup_objects
 from kvision_driving.core.geometry import transform_points
+from kvision_driving.core.vehicle import EgoState
 from kvision_driving.planning.occupancy import OccupancyGrid, build_grid
 from kvision_driving.planning.planner import Planner
-from kvision_driving.planning.scene import EgoState, PredictedPath, RoadUser
+from kvision_driving.planning.scene import PredictedPath, RoadUser
 from kvision_driving.sim.scenario import load_scenario
 from kvision_driving.sim.simulator import Simulator
 

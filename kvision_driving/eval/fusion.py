@@ -32,6 +32,7 @@ from scipy.optimize import linear_sum_assignment
 from kvision_driving.core.camera import PinholeCamera
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
 from kvision_driving.core.geometry import Matrix4, invert_transform, planar_yaw, transform_points
+from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE
 from kvision_driving.data.bag_source import BagError, open_bag
 from kvision_driving.data.bags import read_messages
 from kvision_driving.inference.backends import create_backend
@@ -349,7 +350,8 @@ def bird_eye_png(path: Path, stamp: int, truth_boxes: list[tuple], found: list[t
         if velocity is not None:
             moving = base_from_map[:2, :2] @ velocity
             axis.arrow(-local[1], local[0], -moving[1], moving[0], width=0.1, color=colour)
-    axis.add_patch(Polygon(box_corners(1.4, 0, 0, 4.6, 1.9)[:, ::-1] * [-1, 1], closed=True, color="black"))
+    ego = box_corners(REAR_AXLE_TO_CENTRE, 0, 0, EGO_LENGTH, EGO_WIDTH)
+    axis.add_patch(Polygon(ego[:, ::-1] * [-1, 1], closed=True, color="black"))
     axis.set_xlim(-30, 30)
     axis.set_ylim(-10, 60)
     axis.set_aspect("equal")

@@ -21,6 +21,7 @@ from kvision_driving.core.boxes import box_corners
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
 from kvision_driving.core.geometry import invert_transform, planar_yaw, transform_points
 from kvision_driving.core.labels import CLASS_NAMES, IGNORE, PALETTE, TRAIN_ID, colorize
+from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE
 from kvision_driving.data.bags import read_messages
 from kvision_driving.eval.paths import path_xy_at
 from kvision_driving.perception.prediction import future_times
@@ -362,7 +363,7 @@ class ReportBuilder:
         if trajectory is not None and trajectory.poses:
             line = np.array([[p.pose.position.x, p.pose.position.y] for p in trajectory.poses])
             cv2.polylines(image, [to_pixels(line)], False, (60, 255, 60), 3, cv2.LINE_AA)
-        ego = box_corners(1.4, 0.0, 0.0, 4.6, 1.9)
+        ego = box_corners(REAR_AXLE_TO_CENTRE, 0.0, 0.0, EGO_LENGTH, EGO_WIDTH)
         ego_map = transform_points(base_in_map, np.column_stack([ego, np.zeros(4)]))[:, :2]
         cv2.fillPoly(image, [to_pixels(ego_map)], (80, 200, 80))
         return image

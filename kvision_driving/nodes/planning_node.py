@@ -32,9 +32,10 @@ from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
 from kvision_driving.core.geometry import finite_rows, transform_points
 from kvision_driving.core.labels import check_train_ids
 from kvision_driving.core.stamps import RateWindows, StampOrder
+from kvision_driving.core.vehicle import EgoState
 from kvision_driving.planning.occupancy import GridSpec, OccupancyGrid, build_grid
 from kvision_driving.planning.planner import Behaviour, Plan, Planner, PlannerConfig
-from kvision_driving.planning.scene import EgoState, RoadUser
+from kvision_driving.planning.scene import RoadUser
 from kvision_driving.planning.watchdog import InputWatchdog
 from kvision_driving.ros.convert import (
     ConversionError,

@@ -25,10 +25,11 @@ from enum import Enum
 import numpy as np
 from numpy.typing import NDArray
 
+from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState
 from kvision_driving.planning.frenet import FrenetFrame
 from kvision_driving.planning.occupancy import OccupancyGrid
 from kvision_driving.planning.profiles import LateralManoeuvres, idm_accel, integrate_speed
-from kvision_driving.planning.scene import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState, RoadUser
+from kvision_driving.planning.scene import RoadUser
 
 EGO_CIRCLES = 5  # circles covering ego's box: 5 over-approximate its half width by about 0.1 m
 SHARP_PENALTY = 0.8  # cost of pulling out over tight_lane_change_m, not the gentle span (+0.2 only just clear)

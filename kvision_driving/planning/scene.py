@@ -9,25 +9,6 @@ from numpy.typing import NDArray
 
 from kvision_driving.core.actions import UNKNOWN_ACTION
 
-# The ego footprint (the simulator's default car; parameters of the planning node on a vehicle).
-EGO_LENGTH, EGO_WIDTH = 4.6, 1.9
-REAR_AXLE_TO_CENTRE = 1.4  # base_link is the rear axle centre (as in Autoware)
-
-
-@dataclass(frozen=True)
-class EgoState:
-    """base_link in the map frame: rear-axle position, heading, speed and longitudinal acceleration."""
-
-    x: float
-    y: float
-    yaw: float
-    v: float
-    a: float = 0.0
-
-    @property
-    def xy(self) -> NDArray[np.float64]:
-        return np.array([self.x, self.y])
-
 
 @dataclass(frozen=True)
 class PredictedPath:

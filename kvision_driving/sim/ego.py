@@ -7,26 +7,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from kvision_driving.core.vehicle import WHEELBASE, EgoState
 from kvision_driving.sim.road import Path
 
-WHEELBASE = 2.8
-EGO_SIZE = (4.6, 1.9, 1.6)
-REAR_AXLE_TO_CENTRE = 1.4  # base_link is the rear axle centre (as in Autoware); the box centre is ahead of it
 MAX_STEER = 0.6  # rad
 MAX_ACCEL, MAX_DECEL = 3.0, 8.0
-
-
-@dataclass(frozen=True)
-class EgoState:
-    x: float
-    y: float
-    yaw: float
-    v: float
-    a: float = 0.0
-    steer: float = 0.0
-
-    def box_centre(self) -> NDArray[np.float64]:
-        return np.array([self.x, self.y]) + REAR_AXLE_TO_CENTRE * np.array([np.cos(self.yaw), np.sin(self.yaw)])
 
 
 def step_bicycle(state: EgoState, accel: float, steer: float, dt: float) -> EgoState:

@@ -12,7 +12,7 @@ from kvision_driving.core.boxes import box_corners, box_corners_3d
 from kvision_driving.core.camera import project_box_to_image
 from kvision_driving.core.geometry import invert_transform, transform_points
 from kvision_driving.core.labels import PALETTE, TRAIN_ID, colorize
-from kvision_driving.sim.ego import EGO_SIZE, REAR_AXLE_TO_CENTRE
+from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE
 from kvision_driving.sim.simulator import SimFrame, Simulator
 
 BEV_SIZE = (640, 384)  # width, height in pixels
@@ -64,7 +64,7 @@ def bev_image(simulator: Simulator, frame: SimFrame) -> NDArray[np.uint8]:
                 1,
                 cv2.LINE_AA,
             )
-    ego = box_corners(REAR_AXLE_TO_CENTRE, 0.0, 0.0, EGO_SIZE[0], EGO_SIZE[1])
+    ego = box_corners(REAR_AXLE_TO_CENTRE, 0.0, 0.0, EGO_LENGTH, EGO_WIDTH)
     cv2.fillPoly(image, [_to_bev(np.column_stack([ego, np.zeros(4)]))], (80, 220, 80))
     return image
 

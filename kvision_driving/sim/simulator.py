@@ -14,10 +14,11 @@ from numpy.typing import NDArray
 from kvision_driving.core.actions import ACTIONS
 from kvision_driving.core.boxes import box_corners, box_distance, boxes_overlap
 from kvision_driving.core.geometry import Matrix4, make_transform
+from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE, EgoState
 from kvision_driving.sim.actors import DT, PARKING_WIDTH, ActorTimeline, build_timelines
 from kvision_driving.sim.appearance import PLAIN_LOOK, AppearanceSettings, lighting_for
 from kvision_driving.sim.bodies import actor_mesh
-from kvision_driving.sim.ego import EGO_SIZE, REAR_AXLE_TO_CENTRE, EgoState, autopilot, step_bicycle
+from kvision_driving.sim.ego import autopilot, step_bicycle
 from kvision_driving.sim.road import Path, RoadNetwork, build_network, turn_path
 from kvision_driving.sim.scenario import Scenario
 from kvision_driving.sim.sensors import CameraImage, CameraRenderer, CameraSpec, LidarRenderer, LidarSpec, SensorScene
@@ -208,7 +209,7 @@ class Simulator:
             relative = actor.xy[self.step_index] - centre
             along, across = relative @ forward, relative @ np.array([-forward[1], forward[0]])
             if along > 0 and abs(across) < 2.2:
-                gap = along - (EGO_SIZE[0] + actor.size[0]) / 2
+                gap = along - (EGO_LENGTH + actor.size[0]) / 2
                 if gap < best:
                     best = gap
                     speed = float(actor.speed[self.step_index] * np.cos(actor.heading[self.step_index] - self.ego.yaw))
@@ -238,7 +239,7 @@ class Simulator:
             previous = score.accels[-8:-4]
             score.max_jerk = max(score.max_jerk, abs(np.mean(window) - np.mean(previous)) / (4 * DT))
         centre = self.ego.box_centre()
-        ego_box = box_corners(centre[0], centre[1], self.ego.yaw, EGO_SIZE[0], EGO_SIZE[1])
+        ego_box = box_corners(centre[0], centre[1], self.ego.yaw, EGO_LENGTH, EGO_WIDTH)
         step = min(self.step_index, len(self.actors[0].xy) - 1) if self.actors else 0
         for actor in self.actors:
             xy = actor.xy[step]
