@@ -85,6 +85,25 @@ def test_launch_file_references_are_real(path: Path) -> None:
                 assert keys <= declared, f"{path.name}: {node_name} does not declare {keys - declared}"
 
 
+def test_the_vehicle_launch_file_starts_the_stack_that_demo_and_closed_loop_runs_start() -> None:
+    """The process list lives in ros/stack.py for our own tools; ros2 launch cannot import it before the
+    package is found, so the launch file writes it out again, and this holds the two together: the same
+    executables in the same order, each with the same parameter file."""
+    from kvision_driving.ros.stack import stack_processes
+
+    launched = []
+    for call in launch_nodes(REPO / "launch" / "perception.launch.py"):
+        if keyword(call, "executable").value == "rviz2":
+            continue
+        files = [c.value for c in ast.walk(keyword(call, "parameters")) if isinstance(c, ast.Constant)]
+        launched.append((keyword(call, "executable").value, [f for f in files if str(f).endswith(".yaml")]))
+    started = [
+        (command[0], [Path(command[i + 1]).name for i, arg in enumerate(command) if arg == "--params-file"])
+        for _, command in stack_processes("full")
+    ]
+    assert launched == started
+
+
 def test_every_node_has_a_config_file_whose_keys_it_declares() -> None:
     scripts = console_scripts()
     configs = {p.stem: p for p in (REPO / "config").glob("*.yaml")}
