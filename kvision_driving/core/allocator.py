@@ -4,8 +4,8 @@ glibc serves a request of 128 KiB or more with a fresh ``mmap`` and returns it w
 when freed (or trims the heap top back to the kernel). A 1280x720 image passes through about six
 buffers of 2.7 MB between two processes (rclpy, serialisation, Fast DDS history, shared memory,
 deserialisation, the Python message), and every fresh mapping is faulted in page by page again.
-Measured with ``kvision bench transport`` on 2 cores: image latency 7.7 -> 2.8 ms, the
-subscriber's CPU 25 -> 9 %. Raising both thresholds makes glibc reuse the freed memory; the price
+``kvision bench transport`` measures what that costs (docs/benchmarks.md: image latency and the
+subscriber's CPU both fall by about 2.5x). Raising both thresholds makes glibc reuse the freed memory; the price
 is that up to ``TRIM_THRESHOLD`` of free heap stays mapped in each process.
 
 Only glibc has ``mallopt``; elsewhere this does nothing. A user who tunes malloc through the

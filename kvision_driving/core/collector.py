@@ -2,8 +2,8 @@
 
 A node imports rclpy, numpy, OpenCV, open3d, ONNX Runtime (or torch) and loads its model before it
 handles a message: about 120 000 objects that live as long as the process. Every full collection
-walks all of them while holding the GIL: 80-120 ms on this 2-core CPU under load, 0 ms once they are
-frozen. Messages with a thousand poses make the young generations fill fast, so full collections
+walks all of them while holding the GIL (around 100 ms on a small, loaded CPU), and none once they
+are frozen. Messages with a thousand poses make the young generations fill fast, so full collections
 come every few seconds, and each one lands in some message's latency. ``gc.freeze()`` moves
 the objects alive now into a generation the collector never visits (what CPython's documentation
 recommends after start-up, and what Instagram's servers do); everything allocated later is
