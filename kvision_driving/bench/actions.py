@@ -11,7 +11,7 @@ import numpy as np
 
 from kvision_driving.core.boxes import box_corners_3d
 from kvision_driving.core.camera import project_box_to_image
-from kvision_driving.core.geometry import invert_transform, transform_points
+from kvision_driving.core.geometry import invert_transform, transform_points, yaw_of
 from kvision_driving.inference.backends import create_backend
 from kvision_driving.inference.model_card import shipped_model
 from kvision_driving.perception.clips import ActionRecogniser, TrackView
@@ -79,7 +79,7 @@ def measure(backend: str, frames: list, repeats: int, threads: int) -> dict[str,
                 estimate = estimates.get(view.track_id)
                 state = MotionState(view.centre[:2], view.velocity, view.yaw, view.kind, np.zeros((0, 3)))
                 action, confidence = (estimate.action, estimate.confidence) if estimate else ("unknown", 0.0)
-                predict(state, action, confidence, ego[:2, 3], float(np.arctan2(ego[1, 0], ego[0, 0])))
+                predict(state, action, confidence, ego[:2, 3], yaw_of(ego))
             finished = time.perf_counter()
             totals.append((finished - started) * 1e3)
             predictions.append((finished - predicted_at) * 1e3)

@@ -6,7 +6,7 @@ from collections import deque
 
 import numpy as np
 
-from kvision_driving.core.geometry import Matrix4, invert_transform
+from kvision_driving.core.geometry import Matrix4, invert_transform, yaw_of
 
 
 class FrameNotFoundError(LookupError):
@@ -96,8 +96,8 @@ class PoseHistory:
             return self._poses[0 if after == 0 else -1].copy()
         before_pose, after_pose = self._poses[after - 1], self._poses[after]
         fraction = (stamp_ns - stamps[after - 1]) / max(stamps[after] - stamps[after - 1], 1)
-        yaw0 = np.arctan2(before_pose[1, 0], before_pose[0, 0])
-        yaw1 = np.arctan2(after_pose[1, 0], after_pose[0, 0])
+        yaw0 = yaw_of(before_pose)
+        yaw1 = yaw_of(after_pose)
         yaw = yaw0 + np.angle(np.exp(1j * (yaw1 - yaw0))) * fraction
         pose = before_pose.copy()
         pose[:3, 3] = before_pose[:3, 3] + (after_pose[:3, 3] - before_pose[:3, 3]) * fraction

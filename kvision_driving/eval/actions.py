@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from kvision_driving.core.actions import ACTIONS, UNKNOWN_ACTION
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
-from kvision_driving.core.geometry import finite_rows, invert_transform, planar_yaw
+from kvision_driving.core.geometry import finite_rows, invert_transform, planar_yaw, yaw_of
 from kvision_driving.data.bags import read_messages
 from kvision_driving.eval.paths import path_xy_at
 from kvision_driving.perception.clips import ActionRecogniser, TrackView
@@ -195,7 +195,7 @@ def evaluate_prediction(
     by_action: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     steps = round(max(horizons) / 0.1)
     for frame in truth_frames(bag):
-        ego_yaw = float(np.arctan2(frame.base_in_map[1, 0], frame.base_in_map[0, 0]))
+        ego_yaw = yaw_of(frame.base_in_map)
         estimates = {}
         if recogniser is not None:
             estimates = recogniser.update(

@@ -31,7 +31,7 @@ from scipy.optimize import linear_sum_assignment
 
 from kvision_driving.core.camera import PinholeCamera
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
-from kvision_driving.core.geometry import Matrix4, invert_transform, planar_yaw, transform_points
+from kvision_driving.core.geometry import Matrix4, invert_transform, planar_yaw, transform_points, yaw_of
 from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE
 from kvision_driving.data.bag_source import BagError, open_bag
 from kvision_driving.data.bags import read_messages
@@ -335,7 +335,7 @@ def bird_eye_png(path: Path, stamp: int, truth_boxes: list[tuple], found: list[t
     from kvision_driving.core.boxes import box_corners
 
     base_from_map = invert_transform(ego)
-    ego_yaw = float(np.arctan2(ego[1, 0], ego[0, 0]))
+    ego_yaw = yaw_of(ego)
     figure, axis = plt.subplots(figsize=(9, 6))
     for xy, yaw, size, scored in truth_boxes:
         local = transform_points(base_from_map, np.array([[*xy, 0.0]]))[0]

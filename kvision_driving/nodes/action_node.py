@@ -23,7 +23,7 @@ from visualization_msgs.msg import MarkerArray
 
 from kvision_driving.core.actions import UNKNOWN_ACTION
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
-from kvision_driving.core.geometry import invert_transform
+from kvision_driving.core.geometry import invert_transform, yaw_of
 from kvision_driving.core.stamps import StampOrder
 from kvision_driving.perception.clips import ActionEstimate, ActionRecogniser, TrackView
 from kvision_driving.perception.prediction import MotionState, predict
@@ -168,7 +168,7 @@ class ActionNode(KvisionNode):
                 self.history[view.track_id].append((stamp_ns, float(view.centre[0]), float(view.centre[1])))
             histories = {tid: list(points) for tid, points in self.history.items()}
         ego_xy = ego[:2, 3] if ego is not None else np.zeros(2)
-        ego_yaw = float(np.arctan2(ego[1, 0], ego[0, 0])) if ego is not None else 0.0
+        ego_yaw = yaw_of(ego) if ego is not None else 0.0
         hypotheses = {}
         for view in views:
             past = [(t, x, y) for t, x, y in histories.get(view.track_id, []) if stamp_ns - t <= HISTORY_S * 1e9]

@@ -29,7 +29,7 @@ from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import MarkerArray
 
 from kvision_driving.core.frames import FrameNotFoundError, PoseHistory
-from kvision_driving.core.geometry import finite_rows, transform_points
+from kvision_driving.core.geometry import finite_rows, transform_points, yaw_of
 from kvision_driving.core.labels import check_train_ids
 from kvision_driving.core.stamps import RateWindows, StampOrder
 from kvision_driving.core.vehicle import EgoState
@@ -201,7 +201,7 @@ class PlanningNode(KvisionNode):
         order = self.check_order("odometry", state.stamp_ns)
         if order.skip:  # a repeated stamp is no sign of life for the watchdog either
             return
-        yaw = float(np.arctan2(state.pose[1, 0], state.pose[0, 0]))
+        yaw = yaw_of(state.pose)
         speed = float(np.hypot(state.linear_velocity[0], state.linear_velocity[1]))
         with self.lock:
             previous, previous_ns = self.ego, self.ego_stamp_ns

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from kvision_driving.core.geometry import Matrix4, transform_points
+from kvision_driving.core.geometry import Matrix4, transform_points, yaw_of
 from kvision_driving.perception.objects import Detection, Rejection, detect_objects
 from kvision_driving.perception.painting import CameraView, paint
 from kvision_driving.perception.tracking import MultiObjectTracker, Track
@@ -71,7 +71,7 @@ class FusionPipeline:
         timings["detect"] = (time.perf_counter() - started) * 1e3
         started = time.perf_counter()
         if base_in_map is not None:  # track in the map frame, so ego motion is not object motion
-            ego_yaw = float(np.arctan2(base_in_map[1, 0], base_in_map[0, 0]))
+            ego_yaw = yaw_of(base_in_map)
             to_track = [
                 Detection(
                     d.kind,

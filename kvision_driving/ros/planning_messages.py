@@ -14,7 +14,7 @@ from std_msgs.msg import ColorRGBA, Header
 from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import Marker, MarkerArray
 
-from kvision_driving.core.geometry import quaternion_to_matrix, quaternion_yaws
+from kvision_driving.core.geometry import quaternion_yaws
 from kvision_driving.planning.occupancy import OccupancyGrid
 from kvision_driving.planning.planner import Behaviour, Plan
 from kvision_driving.planning.scene import PredictedPath, RoadUser
@@ -26,8 +26,7 @@ MAX_PATH_POINTS = 1000
 
 
 def _yaw(orientation: object) -> float:
-    rotation = quaternion_to_matrix(orientation.x, orientation.y, orientation.z, orientation.w)
-    return float(np.arctan2(rotation[1, 0], rotation[0, 0]))
+    return float(quaternion_yaws([(orientation.x, orientation.y, orientation.z, orientation.w)])[0])
 
 
 def duration_s(duration: Duration) -> float:
