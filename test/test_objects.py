@@ -68,6 +68,26 @@ def test_points_no_camera_saw_complete_a_car_half_out_of_view() -> None:
     assert painted_only[0].centre[0] > 2.0 + 2.25 + 1.0
 
 
+def test_unseen_points_that_would_make_a_car_too_large_are_left_out_of_its_box() -> None:
+    """The camera sees a car's front half; a 12 m hedge no camera sees runs alongside, 0.5 m from it, and
+    joins its cluster. Fitted to all of them the box was 12 m long (KITTI 000000 had a 10 x 7 m "car"); no
+    car is that long, so the box is fitted to what was painted car."""
+    car = car_surface(rear_x=2.0, centre_y=3.5)
+    hedge = np.array([(x, 3.5 + 0.92 + 0.5, z) for x in np.arange(-2.0, 10.0, 0.1) for z in np.arange(0.4, 1.6, 0.2)])
+    road = ground()
+    points = np.vstack([car, hedge, road])
+    labels = np.concatenate(
+        [np.where(car[:, 0] >= 4.25, CAR, UNKNOWN), np.full(len(hedge), UNKNOWN), np.full(len(road), ROAD)]
+    ).astype(np.uint8)
+    confidence = np.where(labels == UNKNOWN, 0.0, 0.9).astype(np.float32)
+    (detection,) = detect_objects(points, labels, confidence)
+    assert detection.kind == "car"
+    assert detection.size[0] == pytest.approx(4.5, abs=0.15) and detection.size[1] < 2.2
+    assert abs(np.sin(detection.yaw)) < 0.05 and detection.centre[1] == pytest.approx(3.5, abs=0.2)
+    painted = points[labels == CAR]
+    assert painted[:, 0].min() > detection.centre[0] - 2.4 and painted[:, 0].max() < detection.centre[0] + 2.4
+
+
 def box_of(xs: tuple[float, float], ys: tuple[float, float], zs: tuple[float, float], step: float = 0.1) -> np.ndarray:
     """Returns filling a box's surface-ish volume on a grid (enough for clustering)."""
     grid = np.mgrid[xs[0] : xs[1] : step, ys[0] : ys[1] : step, zs[0] : zs[1] : step]

@@ -424,4 +424,10 @@ def _cluster_detection(xyz: NDArray, labels: NDArray, confidence: NDArray, membe
     share = votes[winner] / max(votes.sum(), 1e-9)
     score = float(share * confidence[painted][labels[painted] == winner].mean())
     centre, yaw, size = fit_box(xyz[members], kind, prior)
+    max_long, max_short, _, _ = PLAUSIBLE_SHAPE[kind]
+    if size[0] > max_long or size[1] > max_short:
+        # The unseen points that joined the painted ones are something else as well (a wall or a hedge the
+        # camera does not see): no road user of this kind is that large, so the box is the painted points'.
+        # (KITTI 000000: a 10 x 7 m "car" beside ego, its painted points a car's size.)
+        centre, yaw, size = fit_box(xyz[painted], kind, prior)
     return Detection(kind, score, centre, yaw, size, len(members))
