@@ -17,14 +17,11 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from kvision_driving.inference.errors import BackendUnavailableError
 from kvision_driving.inference.model_card import ModelCard, ModelIntegrityError, verified_card
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime-cuda", "onnxruntime", "torch")
 PRECISIONS = ("fp32", "fp16", "int8")
-
-
-class BackendUnavailableError(RuntimeError):
-    """The requested backend cannot run here (library or GPU missing); the message says what to install."""
 
 
 class Backend(Protocol):

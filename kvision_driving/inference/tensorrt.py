@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from kvision_driving.inference.backends import BackendUnavailableError
+from kvision_driving.inference.errors import BackendUnavailableError
 from kvision_driving.inference.model_card import ModelCard, ModelIntegrityError, sha256_of
 from kvision_driving.inference.preprocess import ImagePreprocessor
 
