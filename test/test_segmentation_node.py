@@ -198,8 +198,8 @@ def test_the_node_segments_real_frames_of_three_cameras_at_their_own_shape(ros_g
 @pytest.mark.parametrize("model_file", ["segmentation.onnx", "segmentation_int8.onnx"])
 def test_shipped_models_score_real_camvid_frames_as_their_cards_say(model_file: str, tmp_path: Path) -> None:
     """``kvision eval segmentation --data`` on the 101 real CamVid val frames, scored in CamVid's own 11 classes:
-    the figure each shipped model's card reports, and no less than the shipped models measured (float 0.612,
-    INT8 0.606; issue 19's floor of 0.65 is not reached yet)."""
+    the figure each shipped model's card reports, and no less than the shipped models measured less a margin
+    (float 0.635, INT8 0.629; issue 19's floor of 0.65 is not reached yet)."""
     import json
     import subprocess
     import sys
@@ -218,5 +218,5 @@ def test_shipped_models_score_real_camvid_frames_as_their_cards_say(model_file: 
     assert scored["images"] == 101 and scored["data"] == "camvid val" and scored["image_sizes"] == ["480x360"]
     assert len(scored["confusion"]) == 12  # CamVid's 11 classes and "none of them"
     assert scored["miou"] == pytest.approx(verified_card(model).metrics["camvid_val_miou"], abs=0.002)
-    assert scored["miou"] >= 0.60, scored["per_class_iou"]
+    assert scored["miou"] >= 0.62, scored["per_class_iou"]
     assert grid.stat().st_size > 50_000
