@@ -44,17 +44,23 @@ def test_a_car_seen_end_on_points_along_the_line_of_sight(roof_depth: float) -> 
     assert centre[0] == pytest.approx(10.0 + 2.25, abs=0.1) and abs(centre[1]) < 0.1  # grown away from ego
 
 
+def half_seen_car_beside(unseen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A car from x 2 to 6.5 at y 3.5 whose front half the camera painted car, ``unseen`` points no camera
+    saw, and the road: points, labels, confidence."""
+    car = car_surface(rear_x=2.0, centre_y=3.5)
+    road = ground()
+    labels = np.concatenate(
+        [np.where(car[:, 0] >= 4.25, CAR, UNKNOWN), np.full(len(unseen), UNKNOWN), np.full(len(road), ROAD)]
+    ).astype(np.uint8)
+    confidence = np.where(labels == UNKNOWN, 0.0, 0.9).astype(np.float32)
+    return np.vstack([car, unseen, road]), labels, confidence
+
+
 def test_points_no_camera_saw_complete_a_car_half_out_of_view() -> None:
     """Ego passing a parked car: the camera sees its front half only. The box covers the whole car; a wall
     that no camera sees is no object at all."""
-    car = car_surface(rear_x=2.0, centre_y=3.5)
     wall = np.array([(x, -6.0, z) for x in np.arange(0.0, 10.0, 0.1) for z in np.arange(0.4, 2.0, 0.2)])
-    road = ground()
-    points = np.vstack([car, wall, road])
-    labels = np.concatenate(
-        [np.where(car[:, 0] >= 4.25, CAR, UNKNOWN), np.full(len(wall), UNKNOWN), np.full(len(road), ROAD)]
-    ).astype(np.uint8)
-    confidence = np.where(labels == UNKNOWN, 0.0, 0.9).astype(np.float32)
+    points, labels, confidence = half_seen_car_beside(wall)
     detections = detect_objects(points, labels, confidence)
     assert len(detections) == 1
     (car_box,) = detections
@@ -72,14 +78,8 @@ def test_unseen_points_that_would_make_a_car_too_large_are_left_out_of_its_box()
     """The camera sees a car's front half; a 12 m hedge no camera sees runs alongside, 0.5 m from it, and
     joins its cluster. Fitted to all of them the box was 12 m long (KITTI 000000 had a 10 x 7 m "car"); no
     car is that long, so the box is fitted to what was painted car."""
-    car = car_surface(rear_x=2.0, centre_y=3.5)
     hedge = np.array([(x, 3.5 + 0.92 + 0.5, z) for x in np.arange(-2.0, 10.0, 0.1) for z in np.arange(0.4, 1.6, 0.2)])
-    road = ground()
-    points = np.vstack([car, hedge, road])
-    labels = np.concatenate(
-        [np.where(car[:, 0] >= 4.25, CAR, UNKNOWN), np.full(len(hedge), UNKNOWN), np.full(len(road), ROAD)]
-    ).astype(np.uint8)
-    confidence = np.where(labels == UNKNOWN, 0.0, 0.9).astype(np.float32)
+    points, labels, confidence = half_seen_car_beside(hedge)
     (detection,) = detect_objects(points, labels, confidence)
     assert detection.kind == "car"
     assert detection.size[0] == pytest.approx(4.5, abs=0.15) and detection.size[1] < 2.2
