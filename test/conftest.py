@@ -94,6 +94,7 @@ def detailed_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with torch.no_grad():
         network.classifier[-1].weight.mul_(30.0)
         torch.nn.init.normal_(network.refine.correction.weight, std=3.0)
+        network.score_offset.normal_(std=0.3)  # as a trained model has one: the export folds it in
     weights = folder / "weights.safetensors"
     save_file(network.state_dict(), str(weights))
     export_segmentation(weights, folder / "segmentation.onnx", height=128, width=256, command="test")

@@ -70,7 +70,7 @@ def test_missing_or_malformed_card_is_refused(tiny_model: Path, tmp_path: Path) 
 def test_tampered_torch_weights_are_refused(tiny_model: Path, tmp_path: Path) -> None:
     model = copy_model(tiny_model, tmp_path)
     weights = tmp_path / "segmentation.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
+    weights.write_bytes(weights.read_bytes()[:-8] + bytes(byte ^ 0xFF for byte in weights.read_bytes()[-8:]))
     with pytest.raises(ModelIntegrityError, match="sha256"):
         create_backend(model, "torch")
 

@@ -17,7 +17,9 @@ from conftest import SHARED_DATA
 from safetensors.torch import save_file
 
 from kvision_driving.core.labels import IGNORE, TRAIN_ID
-from kvision_driving.nets.segmentation import NUM_CLASSES, FastSCNN
+from kvision_driving.data.segmentation_sets import find_images, load_labelled, spec_for
+from kvision_driving.nets.losses import covered_nll
+from kvision_driving.nets.segmentation import NUM_CLASSES, CoarseLogitsHead, FastSCNN, load_segmentation_network
 from kvision_driving.nets.train_segmentation import (
     RENDERED,
     InitialWeightsError,
@@ -28,6 +30,7 @@ from kvision_driving.nets.train_segmentation import (
     iou_from_confusion,
     load_initial_weights,
     photometric,
+    score_offset,
     scores,
 )
 
@@ -74,6 +77,72 @@ def test_fine_tuning_starts_from_older_weights_and_names_what_is_new(tmp_path: P
     save_file({**trained, "classifier.3.weight": torch.zeros(7, 128, 1, 1)}, str(misshapen))
     with pytest.raises(InitialWeightsError, match=r"does not fit the network.*classifier\.3\.weight"):
         load_initial_weights(FastSCNN(), misshapen)
+
+
+def test_score_offset_is_minus_the_log_of_each_network_classs_training_weight_by_hand() -> None:
+    """Dataset classes A = network {0, 1}, B = {2}, C = {3} (absent from the data: weight 0); network class 4
+    is no dataset class's. Absent and uncovered classes take the largest weight shown (8)."""
+    covers = torch.tensor(
+        [[1, 1, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 1, 0]], dtype=torch.bool
+    )  # fmt: skip
+    offset = score_offset(covers, torch.tensor([2.0, 8.0, 0.0]))
+    expected = -torch.log(torch.tensor([2.0, 2.0, 8.0, 8.0, 8.0]))
+    torch.testing.assert_close(offset, expected)
+    with pytest.raises(ValueError, match="no labelled pixels"):
+        score_offset(covers, torch.zeros(3))
+
+
+def test_the_offset_undoes_the_class_weighting_of_the_loss() -> None:
+    """Free scores fitted by the weighted, class-merging loss to pixels that are A (= network classes 0 + 1)
+    70 % of the time and B (= network class 2) 30 %, with B weighted 5x: the trained scores call the pixel B
+    (0.3 * 5 > 0.7 * 1); with the offset their softmax is the data's 0.7 / 0.3 again."""
+    covers = torch.tensor([[1, 1, 0], [0, 0, 1]], dtype=torch.bool)
+    weights = torch.tensor([1.0, 5.0])
+    targets = torch.tensor([0] * 7 + [1] * 3).view(10, 1, 1)
+    scores_ = torch.zeros(1, 3, 1, 1, requires_grad=True)
+    optimiser = torch.optim.LBFGS([scores_], max_iter=200)
+
+    def loss() -> torch.Tensor:
+        optimiser.zero_grad()
+        value = covered_nll(scores_.expand(10, 3, 1, 1), targets, covers, weights)
+        value.backward()
+        return value
+
+    optimiser.step(loss)
+    trained = torch.softmax(scores_.detach().flatten(), 0)
+    assert trained[2] > 0.6  # B wins without the correction
+    deployed = torch.softmax(scores_.detach().flatten() + score_offset(covers, weights), 0)
+    torch.testing.assert_close(deployed[:2].sum(), torch.tensor(0.7), atol=1e-3, rtol=0)
+    torch.testing.assert_close(deployed[2], torch.tensor(0.3), atol=1e-3, rtol=0)
+
+
+def test_deployed_scores_add_the_offset_and_the_exported_head_folds_it_exactly() -> None:
+    torch.manual_seed(2)
+    network = FastSCNN().eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(network.refine.correction.weight)
+        network.score_offset.copy_(torch.linspace(-4.0, 1.0, NUM_CLASSES))
+    image = torch.randn(1, 3, 64, 96)
+    with torch.inference_mode():
+        trained = network.trained_logits(image)
+        deployed = network.coarse_logits(image)
+        torch.testing.assert_close(deployed, trained + network.score_offset.view(1, -1, 1, 1))
+        torch.testing.assert_close(network(image), F.interpolate(trained, size=(64, 96), mode="bilinear"))
+        head = CoarseLogitsHead(network)
+        torch.testing.assert_close(head(image), deployed, atol=1e-5, rtol=1e-5)
+    assert not head.network.score_offset.any()  # folded into the last bias: no extra addition in the graph
+    torch.testing.assert_close(network.score_offset, torch.linspace(-4.0, 1.0, NUM_CLASSES))  # the original kept
+
+
+def test_weights_saved_before_the_offset_load_with_none(tmp_path: Path) -> None:
+    state = FastSCNN().state_dict()
+    older = tmp_path / "older.safetensors"
+    save_file({name: value for name, value in state.items() if name != "score_offset"}, str(older))
+    assert not load_segmentation_network(older).score_offset.any()
+    broken = tmp_path / "broken.safetensors"
+    save_file({name: value for name, value in state.items() if name != "classifier.3.bias"}, str(broken))
+    with pytest.raises(RuntimeError, match=r"classifier\.3\.bias"):
+        load_segmentation_network(broken)
 
 
 def test_confusion_and_iou_by_hand() -> None:
@@ -163,7 +232,7 @@ def test_training_on_real_cityscapes_learns_and_resumes(cityscapes_splits: Path,
     first = kvision(*common, "--iterations", "2", "--eval-every", "2")
     assert first.returncode == 0, first.stderr[-2000:]
     before = json.loads((run / "metrics.json").read_text())["metrics"]
-    second = kvision(*common, "--iterations", "60", "--eval-every", "30")
+    second = kvision(*common, "--iterations", "120", "--eval-every", "60")
     assert second.returncode == 0, second.stderr[-2000:]
     said = second.stdout + second.stderr
     assert "resumed from" in said and "at iteration 2" in said
@@ -228,5 +297,10 @@ def test_training_on_real_camvid_frames_with_the_simulators_classes_beside_them(
     assert camvid["pixel_accuracy"] > max(start + 0.2, 0.6), (start, camvid)
     assert summary["train_images"] == 8 + 1 and summary["val_images"] == 3 + 1
     assert (run / "confusion_camvid.png").stat().st_size > 0
+    # The first folder (CamVid) sets the deployed offset, from its own class weights.
+    spec = spec_for(camvid_few)
+    labels = [load_labelled(item, spec)[1] for item in find_images(camvid_few, "train", spec)]
+    expected = score_offset(torch.from_numpy(spec.label_space.cover_matrix()), class_weights(labels, 11))
+    torch.testing.assert_close(load_segmentation_network(run / "segmentation.safetensors").score_offset, expected)
     mix = kvision(*common[:-4], "--mix", "1")
     assert mix.returncode == 2 and "--mix gives 1 shares for 2 --data folders" in mix.stderr

@@ -194,7 +194,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=Path,
         action="append",
         required=True,
-        help="a labelled folder with train/ and val/ splits; repeat to mix datasets (each in its own classes)",
+        help="a labelled folder with train/ and val/ splits; repeat to mix datasets (each in its own classes). "
+        "The first is the one the model is for: its val split is the headline, its class weights set the "
+        "deployed score offset",
     )
     parser.add_argument("--mix", type=float, nargs="+", help="share of each --data folder in a batch (default equal)")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoint, weights, plots, metrics")
@@ -202,7 +204,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--crop", type=int, default=384)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=3000)
+    parser.add_argument(
+        "--iterations", type=int, default=3000, help="0 with --init: evaluate and save it with this data's offset"
+    )
     parser.add_argument("--lr", type=float, default=4e-3)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)

@@ -25,7 +25,7 @@ from kvision_driving.nets.actions import (
     ActionNet,
     StreamingActionHead,
 )
-from kvision_driving.nets.segmentation import CoarseLogitsHead, FastSCNN, parameter_count
+from kvision_driving.nets.segmentation import CoarseLogitsHead, load_segmentation_network, parameter_count
 from kvision_driving.nets.train_segmentation import MEAN, STD
 
 OPSET = 17
@@ -62,8 +62,7 @@ def export_segmentation(
 ) -> Path:
     if height % 32 or width % 32:
         raise ValueError(f"input {height}x{width}: height and width must be multiples of 32 (the network's stride)")
-    network = FastSCNN()
-    network.load_state_dict(load_file(str(weights)))
+    network = load_segmentation_network(weights)
     head = CoarseLogitsHead(network).eval()
     # Any input size (multiples of 32): cameras of every aspect ratio run unstretched (core.image_fit).
     axes = {0: "batch", 2: "height", 3: "width"}

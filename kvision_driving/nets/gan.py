@@ -129,12 +129,9 @@ class SceneFeatures:
     STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
     def __init__(self, weights: Path) -> None:
-        from safetensors.torch import load_file
+        from kvision_driving.nets.segmentation import load_segmentation_network
 
-        from kvision_driving.nets.segmentation import FastSCNN
-
-        network = FastSCNN()
-        network.load_state_dict(load_file(str(weights)))
+        network = load_segmentation_network(weights)
         self.encoder = nn.Sequential(network.downsample, network.global_features).eval()
 
     @torch.inference_mode()

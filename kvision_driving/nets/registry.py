@@ -10,13 +10,7 @@ from torch import nn
 
 from kvision_driving.core.actions import ACTIONS
 from kvision_driving.nets.actions import ActionNet, StreamingActionHead
-from kvision_driving.nets.segmentation import CoarseLogitsHead, FastSCNN, SegmentationHead
-
-
-def _segmentation_network(weights: Path) -> FastSCNN:
-    network = FastSCNN()
-    network.load_state_dict(load_file(str(weights)))
-    return network
+from kvision_driving.nets.segmentation import CoarseLogitsHead, SegmentationHead, load_segmentation_network
 
 
 def _action_head(weights: Path) -> nn.Module:
@@ -27,8 +21,8 @@ def _action_head(weights: Path) -> nn.Module:
 
 #: name -> builder of the exported module (same inputs and outputs as the ONNX file)
 ARCHITECTURES: dict[str, Callable[[Path], nn.Module]] = {
-    "fast_scnn_coarse_logits": lambda weights: CoarseLogitsHead(_segmentation_network(weights)),
-    "fast_scnn_head": lambda weights: SegmentationHead(_segmentation_network(weights)),  # cards before the above
+    "fast_scnn_coarse_logits": lambda weights: CoarseLogitsHead(load_segmentation_network(weights)),
+    "fast_scnn_head": lambda weights: SegmentationHead(load_segmentation_network(weights)),  # cards before the above
     "action_head": _action_head,
 }
 
