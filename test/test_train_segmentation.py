@@ -88,6 +88,7 @@ def test_score_offset_is_minus_the_log_of_each_network_classs_training_weight_by
     offset = score_offset(covers, torch.tensor([2.0, 8.0, 0.0]))
     expected = -torch.log(torch.tensor([2.0, 2.0, 8.0, 8.0, 8.0]))
     torch.testing.assert_close(offset, expected)
+    torch.testing.assert_close(score_offset(covers, torch.tensor([2.0, 8.0, 0.0]), strength=0.5), 0.5 * expected)
     with pytest.raises(ValueError, match="no labelled pixels"):
         score_offset(covers, torch.zeros(3))
 
@@ -280,7 +281,7 @@ def test_training_on_real_camvid_frames_with_the_simulators_classes_beside_them(
     run = tmp_path / "run"
     common = ["train", "segmentation", "--data", str(camvid_few), "--data", str(cityscapes_splits), "--mix", "3", "1"]
     common += ["--out", str(run), "--height", "128", "--width", "192", "--crop", "128", "--batch-size", "4"]
-    common += ["--threads", "2", "--lr", "0.01"]
+    common += ["--threads", "2", "--lr", "0.01", "--offset-strength", "0.75"]
     first = kvision(*common, "--iterations", "1", "--eval-every", "1")
     assert first.returncode == 0, first.stderr[-2000:]
     before = json.loads((run / "metrics.json").read_text())["metrics_by_data"]
@@ -297,10 +298,13 @@ def test_training_on_real_camvid_frames_with_the_simulators_classes_beside_them(
     assert camvid["pixel_accuracy"] > max(start + 0.2, 0.6), (start, camvid)
     assert summary["train_images"] == 8 + 1 and summary["val_images"] == 3 + 1
     assert (run / "confusion_camvid.png").stat().st_size > 0
-    # The first folder (CamVid) sets the deployed offset, from its own class weights.
+    # The first folder (CamVid) sets the deployed offset, from its own class weights, as strong as asked.
     spec = spec_for(camvid_few)
     labels = [load_labelled(item, spec)[1] for item in find_images(camvid_few, "train", spec)]
-    expected = score_offset(torch.from_numpy(spec.label_space.cover_matrix()), class_weights(labels, 11))
+    covers = torch.from_numpy(spec.label_space.cover_matrix())
+    expected = score_offset(covers, class_weights(labels, 11), strength=0.75)
     torch.testing.assert_close(load_segmentation_network(run / "segmentation.safetensors").score_offset, expected)
     mix = kvision(*common[:-4], "--mix", "1")
     assert mix.returncode == 2 and "--mix gives 1 shares for 2 --data folders" in mix.stderr
+    negative = kvision(*common, "--offset-strength", "-1")
+    assert negative.returncode == 2 and "--offset-strength must be 0" in negative.stderr

@@ -36,7 +36,10 @@ def train_segmentation(args: argparse.Namespace) -> int:
         max_val_images=args.max_val_images,
         init_weights=args.init,
         precision=args.precision,
+        offset_strength=TrainConfig.offset_strength if args.offset_strength is None else args.offset_strength,
     )
+    if config.offset_strength < 0:
+        raise CliError("--offset-strength must be 0 (no correction) or more")
     if args.init is not None and not args.init.is_file():
         raise CliError(f"--init: no such weights file: {args.init}")
     try:
@@ -214,6 +217,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-train-images", type=int, default=0, help="subsample each train split (0: all)")
     parser.add_argument("--max-val-images", type=int, default=0, help="subsample each val split (0: all)")
     parser.add_argument("--init", type=Path, help="fine-tune from these .safetensors weights (e.g. models/)")
+    parser.add_argument(
+        "--offset-strength",
+        type=float,
+        help="how much of the class weighting the deployed scores undo: 0 none, 1 all (restores the first "
+        "folder's class frequencies); default 0.5",
+    )
     parser.add_argument(
         "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: faster on CPUs with native bfloat16"
     )

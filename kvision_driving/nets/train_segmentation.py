@@ -61,6 +61,12 @@ class TrainConfig:
     rare_class_sampling: bool = True  # draw images with rare classes (cyclists, poles, signs) more often
     init_weights: Path | None = None  # fine-tune from these safetensors (a checkpoint in ``out`` still wins)
     precision: str = "fp32"  # "bf16": autocast on CPUs with native bfloat16 (AVX-512 BF16, AMX), ~30 % faster
+    # How much of the class weighting the deployed scores undo (nets.segmentation.FastSCNN.score_offset). All of
+    # it restores the first folder's class frequencies: best on CamVid (val mIoU 0.635 -> 0.673), but other
+    # cameras' streets differ, and there it cost cars and people (Argoverse: car share of the labelled car
+    # boxes 0.70 -> 0.62; the Cityscapes frame's person IoU 0.18 -> 0.05). Half keeps most of the CamVid gain
+    # (0.663) at half that cost (0.67; 0.15). docs/perception.md has the table.
+    offset_strength: float = 0.5
 
     @property
     def pixels(self) -> int:
@@ -219,17 +225,18 @@ def class_weights(labels: list[NDArray[np.uint8]], classes: int) -> torch.Tensor
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def score_offset(covers: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Minus the log of the weight each network class is trained with (the weight of the dataset class
-    covering it), the correction ``FastSCNN.score_offset`` applies when deployed. Network classes the
-    dataset never shows as a target take its largest weight: they are at least as rare as its rarest."""
+def score_offset(covers: torch.Tensor, weights: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+    """Minus ``strength`` times the log of the weight each network class is trained with (the weight of the
+    dataset class covering it), the correction ``FastSCNN.score_offset`` applies when deployed; strength 1
+    removes the weighting exactly. Network classes the dataset never shows as a target take its largest
+    weight: they are at least as rare as its rarest."""
     covered = covers.any(dim=0)
     per_class = (covers.to(weights.dtype) * weights[:, None]).sum(dim=0)
     shown = covered & (per_class > 0)
     if not shown.any():
         raise ValueError("no class has a positive weight: the data has no labelled pixels")
     per_class = torch.where(shown, per_class, per_class[shown].max())
-    return -torch.log(per_class)
+    return -strength * torch.log(per_class)
 
 
 # --- evaluation -----------------------------------------------------------------------------------
@@ -408,7 +415,7 @@ def train(config: TrainConfig) -> dict[str, object]:
     start, history = resume(checkpoint_path, model, optimizer, history)
     # The first folder is the one the model is for (its val split is the headline): its class weights set
     # the deployed correction, so every evaluation below already scores what will be shipped.
-    model.score_offset.copy_(score_offset(domains[0].covers, domains[0].weights))
+    model.score_offset.copy_(score_offset(domains[0].covers, domains[0].weights, config.offset_strength))
     rng = random.Random(config.seed + start)
     picker = np.random.default_rng(config.seed + start)
     progress = tqdm(range(start, config.iterations), desc="training", unit="it", initial=start, total=config.iterations)
