@@ -97,6 +97,44 @@ def test_labels_follow_every_input_format(ros_graph, probe, tiny_model: Path) ->
     assert len(labels) == len(inputs)  # nothing published for the bad ones
 
 
+def test_frames_older_than_the_budget_are_dropped_and_counted(ros_graph, probe, tiny_model: Path) -> None:
+    """``stale_after_s``: frames stamped 5 s ago are stale when their turn comes: no labels, counted, logged;
+    frames stamped now are segmented, and every node reports how old its inputs were."""
+    start_node(ros_graph, tiny_model, "stale_after_s:=1.0")
+    labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
+    diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+    publisher = probe.node.create_publisher(Image, CAMERA, qos_by_name("reliable"))
+    probe.wait_for_subscribers(CAMERA, timeout_s=60)
+    probe.wait_for_publishers("/perception/segmentation/labels")
+    time.sleep(0.5)
+    frame = np.random.default_rng(1).integers(0, 255, (64, 96, 3), dtype=np.uint8)
+    fresh_stamps = []
+    for index in range(6):
+        stale = index % 2 == 0
+        stamp_ns = time.time_ns() - (5_000_000_000 if stale else 0)
+        if not stale:
+            fresh_stamps.append(stamp_ns)
+        publisher.publish(numpy_to_image(frame, "rgb8", make_header(stamp_ns, "camera_front_optical")))
+        if not stale:
+            wanted = len(fresh_stamps)
+            probe.wait_for(lambda n=wanted: len(labels) >= n, 30, f"labels for frame {index}")
+        time.sleep(0.3)  # one at a time: none displaces another in the node's newest-only slot
+
+    def values() -> dict[str, str]:
+        for array in reversed(diagnostics):
+            for status in array.status:
+                if status.name == "kvision: segmentation_node":
+                    return status_values(status)
+        return {}
+
+    probe.wait_for(lambda: values().get("stale") == "3", 10, "3 stale frames in /diagnostics")
+    assert [stamp_to_ns(out.header.stamp) for out in labels] == fresh_stamps
+    reported = values()
+    assert "image" in reported["stale_reasons"] and reported["dropped"] == "0"
+    assert float(reported["input_age_ms_p99"]) >= 5000.0 and float(reported["input_age_ms_p50"]) < 5000.0
+    assert "dropping stale image: 5." in ros_graph.log("segmentation")
+
+
 def test_tampered_model_stops_the_node_with_a_clear_message(ros_graph, tiny_model: Path, tmp_path: Path) -> None:
     for path in tiny_model.parent.glob("segmentation.*"):
         shutil.copy(path, tmp_path / path.name)

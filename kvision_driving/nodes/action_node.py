@@ -39,7 +39,7 @@ from kvision_driving.ros.convert import (
 )
 from kvision_driving.ros.diagnostics import OK, WARN
 from kvision_driving.ros.models import MODEL_PARAMS, open_model
-from kvision_driving.ros.node import KvisionNode, Skip, run_node
+from kvision_driving.ros.node import STALE_AFTER, KvisionNode, Skip, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
 from kvision_driving.ros.qos import qos_by_name
 from kvision_driving.ros.tf import StaticTransformListener
@@ -60,6 +60,7 @@ PARAMS = (
     ParamSpec(
         "max_rate_hz", 10.0, "Camera frames used per second, by stamp (the clips' rate suffices); 0: all", 0.0, 1000.0
     ),
+    STALE_AFTER,
 )
 
 
@@ -97,7 +98,9 @@ class ActionNode(KvisionNode):
         self.create_subscription(
             Image,
             str(self.params["camera_topic"]),
-            self.process_latest("image", self.on_image, float(self.params["max_rate_hz"])),
+            self.process_latest(
+                "image", self.on_image, float(self.params["max_rate_hz"]), float(self.params["stale_after_s"])
+            ),
             self.input_qos,
         )
         self.health.set_state(WARN, "waiting for tracks and camera frames")

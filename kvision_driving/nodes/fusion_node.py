@@ -35,7 +35,7 @@ from kvision_driving.ros.convert import (
     stamp_to_ns,
 )
 from kvision_driving.ros.diagnostics import OK, WARN
-from kvision_driving.ros.node import KvisionNode, Skip, run_node
+from kvision_driving.ros.node import STALE_AFTER, KvisionNode, Skip, run_node
 from kvision_driving.ros.object_messages import detected_objects, track_markers, tracked_objects
 from kvision_driving.ros.params import ParamSpec
 from kvision_driving.ros.qos import qos_by_name
@@ -61,6 +61,7 @@ PARAMS = (
     ParamSpec("confirm_hits", 3, "Detections before a track is published", 1, 50),
     ParamSpec("max_misses", 5, "Sweeps a confirmed track survives without a detection", 0, 100),
     ParamSpec("publish_markers", True, "Publish RViz markers on /perception/markers (built only while subscribed)"),
+    STALE_AFTER,
 )
 
 
@@ -106,9 +107,8 @@ class FusionNode(KvisionNode):
         self.detected_pub = self.create_publisher(DetectedObjects, "perception/objects/detected", out)
         self.tracked_pub = self.create_publisher(TrackedObjects, "perception/objects/tracked", out)
         self.markers_pub = self.create_publisher(MarkerArray, "perception/markers", out)
-        self.create_subscription(
-            PointCloud2, str(self.params["lidar_topic"]), self.process_latest("points", self.on_points), sensor
-        )
+        on_points = self.process_latest("points", self.on_points, stale_after_s=float(self.params["stale_after_s"]))
+        self.create_subscription(PointCloud2, str(self.params["lidar_topic"]), on_points, sensor)
 
     def buffered(self) -> dict[str, int]:
         return {

@@ -10,7 +10,7 @@ from vision_msgs.msg import LabelInfo, VisionClass
 from kvision_driving.perception.segmentation import Segmenter, to_rgb
 from kvision_driving.ros.convert import ConversionError, image_to_numpy, numpy_to_image, stamp_to_ns
 from kvision_driving.ros.models import MODEL_PARAMS, open_model
-from kvision_driving.ros.node import KvisionNode, Skip, run_node
+from kvision_driving.ros.node import STALE_AFTER, KvisionNode, Skip, run_node
 from kvision_driving.ros.params import ParameterError, ParamSpec
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
 
@@ -27,6 +27,7 @@ PARAMS = (
         0.0,
         1000.0,
     ),
+    STALE_AFTER,
 )
 
 
@@ -49,7 +50,9 @@ class SegmentationNode(KvisionNode):
         self.create_subscription(
             Image,
             "sensing/camera/front/image_raw",
-            self.process_latest("image", self.on_image, float(self.params["max_rate_hz"])),
+            self.process_latest(
+                "image", self.on_image, float(self.params["max_rate_hz"]), float(self.params["stale_after_s"])
+            ),
             self.input_qos,
         )
 

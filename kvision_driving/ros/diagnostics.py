@@ -40,6 +40,7 @@ class NodeHealth:
         self._window = window
         self.processing_ms = RollingSamples(window)
         self.latency_ms = RollingSamples(window)
+        self.input_age_ms = RollingSamples(window)  # how old inputs are when work on them starts
         self.input_rate = RateMeter()
         self.output_rate = RateMeter()
         self.inputs = 0
@@ -47,6 +48,7 @@ class NodeHealth:
         self.dropped = 0
         self.bad_inputs: Counter[str] = Counter()
         self.out_of_order: Counter[str] = Counter()
+        self.stale: Counter[str] = Counter()
         self.backend = ""
         self._state = OK
         self._state_reason = "running"
@@ -71,6 +73,16 @@ class NodeHealth:
         """Count a well-formed input skipped for its stamp (e.g. ``points: duplicate``)."""
         with self._lock:
             _count(self.out_of_order, what)
+
+    def on_input_age(self, age_ms: float) -> None:
+        """How old an input is (its stamp against the node's clock) when the node starts on it."""
+        with self._lock:
+            self.input_age_ms.add(age_ms)
+
+    def on_stale(self, stream: str) -> None:
+        """Count an input dropped because it was already older than the node's budget when its turn came."""
+        with self._lock:
+            _count(self.stale, stream)
 
     def on_processed(self, processing_ms: float, now_s: float, latency_ms: float | None = None) -> None:
         with self._lock:
@@ -104,6 +116,7 @@ class NodeHealth:
         with self._lock:
             timing = self.processing_ms.summary()
             latency = self.latency_ms.summary()
+            age = self.input_age_ms.summary()
             return {
                 "state": int.from_bytes(self._state, "little") if isinstance(self._state, bytes) else int(self._state),
                 "reason": self._state_reason,
@@ -115,6 +128,10 @@ class NodeHealth:
                 "bad_input_reasons": dict(self.bad_inputs),
                 "out_of_order": sum(self.out_of_order.values()),
                 "out_of_order_reasons": dict(self.out_of_order),
+                "stale": sum(self.stale.values()),
+                "stale_reasons": dict(self.stale),
+                "input_age_ms_p50": age["p50"],
+                "input_age_ms_p99": age["p99"],
                 "input_rate_hz": self.input_rate.rate(now_s),
                 "output_rate_hz": self.output_rate.rate(now_s),
                 "processing_ms_p50": timing["p50"],

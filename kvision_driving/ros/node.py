@@ -43,6 +43,15 @@ COMMON_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("input_qos", "sensor_data", "QoS of sensor inputs", choices=QOS_CHOICES),
     ParamSpec("output_qos", "reliable", "QoS of published results", choices=QOS_CHOICES),
 )
+# For nodes that process the newest input on a worker (process_latest's stale_after_s). Off by default: a bag
+# replayed without use_sim_time, and tests, stamp their inputs far in the past.
+STALE_AFTER = ParamSpec(
+    "stale_after_s",
+    0.0,
+    "Drop an input whose header stamp is older than this when its turn comes (counted as stale); 0: never",
+    0.0,
+    3600.0,
+)
 
 
 class Skip(Exception):  # noqa: N818 - not an error: a handler's way to say "deliberately not processed"
@@ -126,23 +135,32 @@ class KvisionNode(Node):
 
     # --- keep-latest processing -------------------------------------------------------------------
 
-    def process_latest(self, name: str, handler: Callable[[M], None], max_rate_hz: float = 0.0) -> Callable[[M], None]:
+    def process_latest(
+        self, name: str, handler: Callable[[M], None], max_rate_hz: float = 0.0, stale_after_s: float = 0.0
+    ) -> Callable[[M], None]:
         """A subscription callback that hands messages to ``handler`` on a worker thread, newest only.
 
         ``max_rate_hz`` > 0 keeps the first message of each 1/max_rate_hz window of header stamps and
         leaves the rest out on arrival (``rate_limited`` in /diagnostics, not drops): one left out can never
         displace a wanted one waiting for the worker.
 
+        ``stale_after_s`` > 0 drops a message whose header stamp is older than that when the worker takes it
+        (``stale`` in /diagnostics, by stream): an answer computed from it would come too late to use, and
+        the next message is the fresher one to spend the time on. Every message's age is reported.
+
         ``handler`` may raise Skip (left out on purpose), ConversionError (counted as a bad input) or anything
         else (logged with its traceback, counted, node state ERROR until the next success): the node lives on.
         """
         slot: LatestSlot[M] = LatestSlot()
         windows = RateWindows(max_rate_hz)
+        max_age_ms = stale_after_s * 1e3
 
         def worker() -> None:
             while rclpy.ok() and not slot.closed:
                 message = slot.take(timeout_s=0.2)
                 if message is None:
+                    continue
+                if not self._fresh(name, message, max_age_ms):
                     continue
                 started = time.perf_counter()
                 try:
@@ -177,6 +195,23 @@ class KvisionNode(Node):
         self._workers.append((slot, thread))
         thread.start()
         return on_message
+
+    def _fresh(self, name: str, message: object, max_age_ms: float) -> bool:
+        """Record the input's age; False (counted, logged) when a budget is set and it is older."""
+        stamp = getattr(getattr(message, "header", None), "stamp", None)
+        if stamp is None:
+            return True
+        age_ms = self.latency_ms(stamp)
+        self.health.on_input_age(age_ms)
+        if max_age_ms <= 0 or age_ms <= max_age_ms:
+            return True
+        self.health.on_stale(name)
+        self.get_logger().warning(
+            f"dropping stale {name}: {age_ms / 1e3:.2f} s old, stale_after_s {max_age_ms / 1e3:g} "
+            "(a bag replayed without use_sim_time?)",
+            throttle_duration_sec=float(self.params["log_throttle_s"]),
+        )
+        return False
 
     def destroy_node(self) -> None:
         self.shutting_down = True  # loops of the node's own threads end quietly from here on
