@@ -92,7 +92,7 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     out = tmp_path / "pipeline.json"
     result = subprocess.run(
         [sys.executable, "-m", "kvision_driving.cli", "bench", "pipeline", "--duration", "4", "--backends",
-         "onnxruntime", "--out", str(out), "--markdown", str(tmp_path / "pipeline.md")],
+         "onnxruntime", "--stale-after", "5", "--out", str(out), "--markdown", str(tmp_path / "pipeline.md")],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -118,6 +118,12 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     # Each node's own stages come along, so a slow stage is found in the JSON, not by a profiler.
     assert run["nodes"]["segmentation_node"]["model_ms_p50"] > 0 and run["nodes"]["fusion_node"]["detect_ms_p99"] > 0
     assert 0 < run["nodes"]["fusion_node"]["buffered_label_images"] <= 10  # LABEL_BUFFER: bounded
+    # Fresh, not late: the budget is recorded, and how old inputs were when the perception nodes started on
+    # them comes with what they dropped as stale (counted from the measured replay's start, like the rest).
+    assert run["stale_after_s"] == 5.0
+    for node in ("segmentation_node", "fusion_node", "action_node"):
+        figures = run["nodes"][node]
+        assert figures["input_age_ms_p99"] >= figures["input_age_ms_p50"] and 0 <= figures["stale"] <= figures["inputs"]
     assert run["nodes"]["planning_node"]["buffered_pending_inputs"] == 0  # it has no worker slots
     assert run["trajectories"] > 0 and run["end_to_end_ms"]["count"] > 0 and run["end_to_end_ms"]["p50"] > 0
     stages = run["stages_after_sensors_ms"]

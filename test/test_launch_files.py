@@ -104,6 +104,19 @@ def test_the_vehicle_launch_file_starts_the_stack_that_demo_and_closed_loop_runs
     assert launched == started
 
 
+def test_a_freshness_budget_reaches_the_perception_nodes_only() -> None:
+    """``stale_after_s`` (bench pipeline --stale-after) goes to segmentation, fusion and action, each of which
+    declares it; planning keeps its own watchdog; 0 passes nothing (the configured default)."""
+    from kvision_driving.ros.stack import stack_processes
+
+    scripts = console_scripts()
+    for name, command in stack_processes("full", lockstep=False, stale_after_s=0.25):
+        given = "stale_after_s:=0.25" in command
+        assert given == (name != "planning"), (name, command)
+        assert not given or "stale_after_s" in declared_parameters(scripts[command[0]])
+    assert not any("stale_after_s" in " ".join(command) for _, command in stack_processes("full", lockstep=False))
+
+
 def test_every_node_has_a_config_file_whose_keys_it_declares() -> None:
     scripts = console_scripts()
     configs = {p.stem: p for p in (REPO / "config").glob("*.yaml")}

@@ -68,11 +68,14 @@ DIAGNOSTIC_KEYS = {
     "dropped": int,
     "bad_inputs": int,
     "out_of_order": int,
+    "stale": int,
+    "input_age_ms_p50": float,
+    "input_age_ms_p99": float,
     "backend": str,
     "model": str,
 }
 STAGE_SUFFIXES = ("_ms_p50", "_ms_p99")
-COUNTERS = ("inputs", "processed", "dropped", "bad_inputs", "out_of_order")  # cumulative in /diagnostics
+COUNTERS = ("inputs", "processed", "dropped", "bad_inputs", "out_of_order", "stale")  # cumulative in /diagnostics
 
 
 def bag_to_play(bag: Path | None, folder: Path, scenario: str, duration_s: float) -> tuple[Path, str]:
@@ -166,10 +169,10 @@ def stage_latencies_ms(
     return result
 
 
-def start_stack(graph: RosGraph, probe: GraphProbe, backend: str) -> dict[str, int]:
+def start_stack(graph: RosGraph, probe: GraphProbe, backend: str, stale_after_s: float = 0.0) -> dict[str, int]:
     """Every node of the full stack as a process; returns their pids once they listen to the sensors."""
     pids: dict[str, int] = {}
-    for name, command in stack_processes("full", backend, lockstep=False):
+    for name, command in stack_processes("full", backend, lockstep=False, stale_after_s=stale_after_s):
         pids[name] = graph.start(name, command).pid
     probe.wait_for_subscribers(CAMERA, 2, timeout_s=120)
     probe.wait_for_subscribers(LIDAR, 1, timeout_s=60)
@@ -212,9 +215,11 @@ def latest_diagnostics(arrays: list) -> dict[str, dict[str, str]]:
     return latest
 
 
-def run_backend(bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, timeout_s: float = 900.0) -> dict[str, Any]:
+def run_backend(
+    bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, timeout_s: float = 900.0, stale_after_s: float = 0.0
+) -> dict[str, Any]:
     """One replay of ``bag`` through the full stack with ``backend`` for the network nodes, after a warm-up
-    replay of its last ``warmup_s`` seconds."""
+    replay of its last ``warmup_s`` seconds; ``stale_after_s`` > 0: the perception nodes drop inputs that old."""
     freeze_startup_objects()  # the probe's arrival times must not wait for a collector pass either
     source = open_bag(bag)
     bag_s = (source.end_ns - source.start_ns) / 1e9
@@ -227,7 +232,7 @@ def run_backend(bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, time
         objects = probe.arrivals(PredictedObjects, PREDICTED, qos_by_name("reliable"))
         trajectories = probe.arrivals(PathMsg, TRAJECTORY, qos_by_name("reliable"))
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
-        pids = start_stack(graph, probe, backend)
+        pids = start_stack(graph, probe, backend, stale_after_s)
         sampled = {**pids, "benchmark": os.getpid()}  # this process too: its subscribers cost CPU
         with ProcessSampler(sampled) as sampler:
             if warmup_s > 0:
@@ -265,6 +270,7 @@ def run_backend(bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, time
         return {
             "backend": backend,
             "warmup_s": warmup_s,
+            "stale_after_s": stale_after_s,
             "camera_frames": len(camera),
             "lidar_sweeps": len(lidar),
             "trajectories": len(trajectories),
@@ -283,11 +289,15 @@ def run(
     backends: tuple[str, ...] = ("onnxruntime", "torch"),
     logs: Path | None = None,
     warmup_s: float = 3.0,
+    stale_after_s: float = 0.0,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kvision-pipeline-") as scratch:
         played, description = bag_to_play(bag, Path(scratch), scenario, duration_s)
         runs = [
-            run_backend(played, backend, (logs or Path(scratch) / "logs") / backend, warmup_s) for backend in backends
+            run_backend(
+                played, backend, (logs or Path(scratch) / "logs") / backend, warmup_s, stale_after_s=stale_after_s
+            )
+            for backend in backends
         ]
     return {
         "benchmark": "pipeline",
@@ -312,8 +322,8 @@ def summary_table(result: dict[str, Any]) -> str:
             f"p50 {_number(e2e['p50'])} ms, p99 {_number(e2e['p99'])} ms, max {_number(e2e['max'])} ms.",
             "",
             "| node | p50 ms | p95 ms | p99 ms | max ms | input Hz | inputs | lost in transport | processed "
-            "| dropped | bad | CPU % | RSS MB |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| dropped | stale | input age p99 ms | bad | CPU % | RSS MB |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for node, figures in run["nodes"].items():
             lines.append(
@@ -321,7 +331,8 @@ def summary_table(result: dict[str, Any]) -> str:
                 f"| {_number(figures.get('processing_ms_p99'))} | {_number(figures.get('processing_ms_max'))} "
                 f"| {_number(figures.get('input_hz'))} | {figures.get('inputs', '-')} "
                 f"| {figures.get('lost_in_transport', '-')} | {figures.get('processed', '-')} "
-                f"| {figures.get('dropped', '-')} | {figures.get('bad_inputs', '-')} "
+                f"| {figures.get('dropped', '-')} | {figures.get('stale', '-')} "
+                f"| {_number(figures.get('input_age_ms_p99'))} | {figures.get('bad_inputs', '-')} "
                 f"| {_number(figures.get('cpu_percent_mean'), 0)} | {_number(figures.get('rss_mb_max'), 0)} |"
             )
         stages = run.get("stages_after_sensors_ms", {})

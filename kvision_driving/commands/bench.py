@@ -107,8 +107,16 @@ def pipeline(args: argparse.Namespace) -> int:
     _prepare_graph_benchmark(args)
     if args.warmup < 0:
         raise CliError("--warmup must be >= 0")
+    if args.stale_after < 0:
+        raise CliError("--stale-after must be >= 0 (0: off)")
     result = bench.run(
-        args.bag, args.scenario, args.duration, tuple(args.backends.split(",")), args.logs, warmup_s=args.warmup
+        args.bag,
+        args.scenario,
+        args.duration,
+        tuple(args.backends.split(",")),
+        args.logs,
+        warmup_s=args.warmup,
+        stale_after_s=args.stale_after,
     )
     return _report(result, bench.summary_table(result), args)
 
@@ -169,6 +177,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--backends", default="onnxruntime,torch")
     parser.add_argument(
         "--warmup", type=float, default=3.0, help="seconds of the bag's end played unmeasured first (0: none)"
+    )
+    parser.add_argument(
+        "--stale-after",
+        type=float,
+        default=0.0,
+        help="seconds: the perception nodes drop inputs already this old when their turn comes (0: off)",
     )
     parser.add_argument("--logs", type=Path, default=None, help="keep the node logs here")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the summary table here")

@@ -27,11 +27,14 @@ def node_command(executable: str, config: str | None, *overrides: str) -> list[s
     return command
 
 
-def stack_processes(mode: str, backend: str = "onnxruntime", lockstep: bool = True) -> list[tuple[str, list[str]]]:
+def stack_processes(
+    mode: str, backend: str = "onnxruntime", lockstep: bool = True, stale_after_s: float = 0.0
+) -> list[tuple[str, list[str]]]:
     """(name, command) of every process of the stack besides the simulator, upstream first.
 
     ``lockstep``: for a simulator that waits for a plan at every step, planning plans at every odometry
-    message; otherwise it runs as configured for a vehicle (config/planning.yaml)."""
+    message; otherwise it runs as configured for a vehicle (config/planning.yaml). ``stale_after_s`` > 0:
+    the perception nodes drop inputs already that old when their turn comes (ros.node.STALE_AFTER)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     planning_rate = ("max_rate_hz:=0.0",) if lockstep else ()
@@ -51,10 +54,11 @@ def stack_processes(mode: str, backend: str = "onnxruntime", lockstep: bool = Tr
                 ),
             )
         ]
+    fresh = (f"stale_after_s:={stale_after_s}",) if stale_after_s > 0 else ()
     return [
-        ("segmentation", node_command("segmentation_node", "segmentation", f"backend:={backend}")),
-        ("fusion", node_command("fusion_node", "fusion")),
-        ("action", node_command("action_node", "action", f"backend:={backend}")),
+        ("segmentation", node_command("segmentation_node", "segmentation", f"backend:={backend}", *fresh)),
+        ("fusion", node_command("fusion_node", "fusion", *fresh)),
+        ("action", node_command("action_node", "action", f"backend:={backend}", *fresh)),
         # In lockstep the simulator waits for each plan: a tight sync keeps it from running ahead of perception.
         (
             "planning",
