@@ -92,7 +92,8 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     out = tmp_path / "pipeline.json"
     result = subprocess.run(
         [sys.executable, "-m", "kvision_driving.cli", "bench", "pipeline", "--duration", "4", "--backends",
-         "onnxruntime", "--stale-after", "5", "--out", str(out), "--markdown", str(tmp_path / "pipeline.md")],
+         "onnxruntime", "--stale-after", "5", "--cpus", "2", "--out", str(out),
+         "--markdown", str(tmp_path / "pipeline.md")],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -121,6 +122,11 @@ def test_pipeline_benchmark_runs_the_whole_stack_on_a_recorded_bag(tmp_path: Pat
     # Fresh, not late: the budget is recorded, and how old inputs were when the perception nodes started on
     # them comes with what they dropped as stale (counted from the measured replay's start, like the rest).
     assert run["stale_after_s"] == 5.0
+    # --cpus: the four nodes (not the player, not the benchmark) ran under the limit to the end. Two CPUs: no
+    # slower on a 2-core machine, whichever way (cgroup bandwidth or whole cores) this machine allows.
+    limit = run["cpu_limit"]
+    assert limit["cpus"] == 2.0 and limit["held_to_the_end"], limit
+    assert limit["processes"] == ["action", "fusion", "planning", "segmentation"], limit
     for node in ("segmentation_node", "fusion_node", "action_node"):
         figures = run["nodes"][node]
         assert figures["input_age_ms_p99"] >= figures["input_age_ms_p50"] and 0 <= figures["stale"] <= figures["inputs"]

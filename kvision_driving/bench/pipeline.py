@@ -18,6 +18,7 @@ replay only; the nodes' processing-time percentiles are over their rolling windo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -30,6 +31,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Path as PathMsg
 from sensor_msgs.msg import Image, PointCloud2
 
+from kvision_driving.bench.cpu_limit import CpuLimit
 from kvision_driving.bench.processes import ProcessSampler
 from kvision_driving.core.collector import freeze_startup_objects
 from kvision_driving.data.bag_source import open_bag
@@ -216,14 +218,22 @@ def latest_diagnostics(arrays: list) -> dict[str, dict[str, str]]:
 
 
 def run_backend(
-    bag: Path, backend: str, logs: Path, warmup_s: float = 3.0, timeout_s: float = 900.0, stale_after_s: float = 0.0
+    bag: Path,
+    backend: str,
+    logs: Path,
+    warmup_s: float = 3.0,
+    timeout_s: float = 900.0,
+    stale_after_s: float = 0.0,
+    cpus: float = 0.0,
 ) -> dict[str, Any]:
     """One replay of ``bag`` through the full stack with ``backend`` for the network nodes, after a warm-up
-    replay of its last ``warmup_s`` seconds; ``stale_after_s`` > 0: the perception nodes drop inputs that old."""
+    replay of its last ``warmup_s`` seconds; ``stale_after_s`` > 0: the perception nodes drop inputs that old;
+    ``cpus`` > 0: the nodes share that many CPUs (bench.cpu_limit), the player and the benchmark outside it."""
     freeze_startup_objects()  # the probe's arrival times must not wait for a collector pass either
     source = open_bag(bag)
     bag_s = (source.end_ns - source.start_ns) / 1e9
-    with RosGraph(logs) as graph, GraphProbe(graph.domain_id, "pipeline_bench") as probe:
+    limit = CpuLimit(cpus) if cpus > 0 else contextlib.nullcontext()
+    with RosGraph(logs) as graph, GraphProbe(graph.domain_id, "pipeline_bench") as probe, limit as limited:
         sensor_qos = qos_by_name("sensor_data")
         camera = probe.arrivals(Image, CAMERA, sensor_qos)
         lidar = probe.arrivals(PointCloud2, LIDAR, sensor_qos)
@@ -233,6 +243,9 @@ def run_backend(
         trajectories = probe.arrivals(PathMsg, TRAJECTORY, qos_by_name("reliable"))
         diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
         pids = start_stack(graph, probe, backend, stale_after_s)
+        if limited is not None:
+            for name, pid in pids.items():
+                limited.add(name, pid)
         sampled = {**pids, "benchmark": os.getpid()}  # this process too: its subscribers cost CPU
         with ProcessSampler(sampled) as sampler:
             if warmup_s > 0:
@@ -252,6 +265,9 @@ def run_backend(
         if code != 0:
             raise RuntimeError(f"replay failed ({code}):\n{graph.log('player')[-2000:]}")
         check_alive(graph, list(pids))
+        cpu_limit = None
+        if limited is not None:  # what was applied, and that every node was still under it at the end
+            cpu_limit = {**limited.summary(), "held_to_the_end": all(limited.holds(pid) for pid in pids.values())}
         latest = latest_diagnostics(diagnostics)
         latency = end_to_end_ms(camera + lidar, objects, trajectories)
         stages = stage_latencies_ms(
@@ -271,6 +287,7 @@ def run_backend(
             "backend": backend,
             "warmup_s": warmup_s,
             "stale_after_s": stale_after_s,
+            "cpu_limit": cpu_limit,
             "camera_frames": len(camera),
             "lidar_sweeps": len(lidar),
             "trajectories": len(trajectories),
@@ -290,12 +307,18 @@ def run(
     logs: Path | None = None,
     warmup_s: float = 3.0,
     stale_after_s: float = 0.0,
+    cpus: float = 0.0,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="kvision-pipeline-") as scratch:
         played, description = bag_to_play(bag, Path(scratch), scenario, duration_s)
         runs = [
             run_backend(
-                played, backend, (logs or Path(scratch) / "logs") / backend, warmup_s, stale_after_s=stale_after_s
+                played,
+                backend,
+                (logs or Path(scratch) / "logs") / backend,
+                warmup_s,
+                stale_after_s=stale_after_s,
+                cpus=cpus,
             )
             for backend in backends
         ]
@@ -311,6 +334,10 @@ def _number(value: object, digits: int = 1) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) and np.isfinite(value) else "-"
 
 
+def _limit_note(cpu_limit: dict[str, Any] | None) -> str:
+    return f" Nodes limited to {cpu_limit['cpus']} CPUs ({cpu_limit['applied']})." if cpu_limit else ""
+
+
 def summary_table(result: dict[str, Any]) -> str:
     """A summary table per backend."""
     lines = []
@@ -319,7 +346,8 @@ def summary_table(result: dict[str, Any]) -> str:
         lines += [
             f"**{run['backend']}**: {run['trajectories']} trajectories from {run['lidar_sweeps']} sweeps and "
             f"{run['camera_frames']} camera frames; end-to-end sensor stamp -> trajectory "
-            f"p50 {_number(e2e['p50'])} ms, p99 {_number(e2e['p99'])} ms, max {_number(e2e['max'])} ms.",
+            f"p50 {_number(e2e['p50'])} ms, p99 {_number(e2e['p99'])} ms, max {_number(e2e['max'])} ms."
+            + _limit_note(run.get("cpu_limit")),
             "",
             "| node | p50 ms | p95 ms | p99 ms | max ms | input Hz | inputs | lost in transport | processed "
             "| dropped | stale | input age p99 ms | bad | CPU % | RSS MB |",

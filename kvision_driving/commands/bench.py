@@ -109,15 +109,23 @@ def pipeline(args: argparse.Namespace) -> int:
         raise CliError("--warmup must be >= 0")
     if args.stale_after < 0:
         raise CliError("--stale-after must be >= 0 (0: off)")
-    result = bench.run(
-        args.bag,
-        args.scenario,
-        args.duration,
-        tuple(args.backends.split(",")),
-        args.logs,
-        warmup_s=args.warmup,
-        stale_after_s=args.stale_after,
-    )
+    if args.cpus < 0:
+        raise CliError("--cpus must be >= 0 (0: no limit)")
+    from kvision_driving.bench.cpu_limit import CpuLimitError
+
+    try:
+        result = bench.run(
+            args.bag,
+            args.scenario,
+            args.duration,
+            tuple(args.backends.split(",")),
+            args.logs,
+            warmup_s=args.warmup,
+            stale_after_s=args.stale_after,
+            cpus=args.cpus,
+        )
+    except CpuLimitError as error:
+        raise CliError(str(error)) from error
     return _report(result, bench.summary_table(result), args)
 
 
@@ -177,6 +185,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--backends", default="onnxruntime,torch")
     parser.add_argument(
         "--warmup", type=float, default=3.0, help="seconds of the bag's end played unmeasured first (0: none)"
+    )
+    parser.add_argument(
+        "--cpus",
+        type=float,
+        default=0.0,
+        help="the nodes share this many CPUs (a slower machine: cgroup CPU bandwidth, else whole cores); 0: all",
     )
     parser.add_argument(
         "--stale-after",
