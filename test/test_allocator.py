@@ -40,6 +40,25 @@ def test_large_buffers_are_reused_instead_of_faulted_in_again() -> None:
     assert page_faults("tuned") < pages_per_message // 10
 
 
+def test_the_thresholds_are_set_in_this_process_too() -> None:
+    """In-process, as a node calls it (the test above runs fresh interpreters, which load the installed
+    package): glibc accepts both settings, and afterwards freeing and reallocating a message's buffers
+    faults in almost no new pages."""
+    import resource
+
+    import numpy as np
+
+    assert keep_large_buffers({}) is True  # an environment without malloc settings of its own
+    for _ in range(3):
+        buffers = [np.ones(2_700_000, np.uint8) for _ in range(4)]
+        del buffers
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(20):
+        buffers = [np.ones(2_700_000, np.uint8) for _ in range(4)]
+        del buffers
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before < 4 * 2_700_000 // 4096
+
+
 @pytest.mark.parametrize(
     "setting",
     [
