@@ -3,7 +3,7 @@
 Two policies, chosen by the model's card:
 - ``pixels`` (models that accept any input size, as ours do): the image is scaled, keeping its aspect
   ratio, to about the card's pixel count (640 x 384 = 245,760), then padded on the right and bottom to
-  a multiple of the network's stride. A KITTI frame (1242 x 375) runs at 900 x 272, a CamVid frame
+  a multiple of the network's stride. A KITTI frame (1242 x 375) runs at 904 x 272, a CamVid frame
   (480 x 360) at 572 x 428, a 1920 x 1080 frame at 660 x 372: the same detail per pixel budget whatever
   the camera, and no cost for aspect ratios the model was not trained on.
 - ``letterbox`` (models with a fixed input size): scaled to fit inside it, padded to it.
@@ -62,10 +62,19 @@ def fit_letterbox(height: int, width: int, input_height: int, input_width: int, 
     """Scale to fit inside a fixed input keeping the aspect ratio, pad to it."""
     if height <= 0 or width <= 0:
         raise ValueError(f"cannot fit a {width}x{height} image")
-    scale = min(input_height / height, input_width / width)
-    scaled_height = max(output_stride, int(height * scale) // output_stride * output_stride)
-    scaled_width = max(output_stride, int(width * scale) // output_stride * output_stride)
-    return InputFit(height, width, scaled_height, scaled_width, input_height, input_width)
+    # In integers: with a float scale, 154 * (640 / 154) is 639.99..., and the limiting side lost 4 pixels.
+    if width * input_height >= height * input_width:  # the width fills the input
+        scaled_height, scaled_width = height * input_width // width, input_width
+    else:
+        scaled_height, scaled_width = input_height, width * input_height // height
+    return InputFit(
+        height,
+        width,
+        max(output_stride, scaled_height // output_stride * output_stride),
+        max(output_stride, scaled_width // output_stride * output_stride),
+        input_height,
+        input_width,
+    )
 
 
 def fit_image(height: int, width: int, policy: str, nominal_height: int, nominal_width: int) -> InputFit:
