@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.publisher import Publisher
 from sensor_msgs.msg import Image
 from vision_msgs.msg import LabelInfo
 
@@ -42,16 +43,22 @@ def start_node(ros_graph, model: Path, *params: str) -> None:
     ros_graph.start("segmentation", command)
 
 
+def camera_publisher(probe) -> Publisher:
+    """A camera publisher the started node has discovered (and whose labels it publishes), ready to use."""
+    publisher = probe.node.create_publisher(Image, CAMERA, qos_by_name("reliable"))
+    probe.wait_for_subscribers(CAMERA, timeout_s=60)
+    probe.wait_for_publishers("/perception/segmentation/labels")
+    time.sleep(0.5)
+    return publisher
+
+
 def test_labels_follow_every_input_format(ros_graph, probe, tiny_model: Path) -> None:
     start_node(ros_graph, tiny_model)
     labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
     confidence = probe.subscribe(Image, "/perception/segmentation/confidence", qos_by_name("reliable"))
     info = probe.subscribe(LabelInfo, "/perception/segmentation/label_info", qos_by_name("latched"))
     diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
-    publisher = probe.node.create_publisher(Image, CAMERA, qos_by_name("reliable"))
-    probe.wait_for_subscribers(CAMERA, timeout_s=60)
-    probe.wait_for_publishers("/perception/segmentation/labels")
-    time.sleep(0.5)
+    publisher = camera_publisher(probe)
 
     (sample,) = find_samples(SHARED_DATA / "cityscapes", "val")
     cityscapes_rgb, _ = load_sample(sample)
@@ -103,10 +110,7 @@ def test_frames_older_than_the_budget_are_dropped_and_counted(ros_graph, probe, 
     start_node(ros_graph, tiny_model, "stale_after_s:=1.0")
     labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
     diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
-    publisher = probe.node.create_publisher(Image, CAMERA, qos_by_name("reliable"))
-    probe.wait_for_subscribers(CAMERA, timeout_s=60)
-    probe.wait_for_publishers("/perception/segmentation/labels")
-    time.sleep(0.5)
+    publisher = camera_publisher(probe)
     frame = np.random.default_rng(1).integers(0, 255, (64, 96, 3), dtype=np.uint8)
     fresh_stamps = []
     for index in range(6):
@@ -209,10 +213,7 @@ def test_the_node_segments_real_frames_of_three_cameras_at_their_own_shape(ros_g
         ],
     )
     labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
-    publisher = probe.node.create_publisher(Image, CAMERA, qos_by_name("reliable"))
-    probe.wait_for_subscribers(CAMERA, timeout_s=60)
-    probe.wait_for_publishers("/perception/segmentation/labels")
-    time.sleep(0.5)
+    publisher = camera_publisher(probe)
     for index, (_, image, _) in enumerate(frames):
         publisher.publish(numpy_to_image(image, "rgb8", make_header(1_000 + index, "camera_front_optical")))
         probe.wait_for(lambda n=index: len(labels) > n, 30, f"labels for frame {index}")

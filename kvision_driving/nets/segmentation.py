@@ -146,10 +146,10 @@ class FastSCNN(nn.Module):
             nn.Conv2d(128, num_classes, 1),
         )
         self.refine = DetailRefinement(48, num_classes)
-        # Added to the deployed scores: minus the log of the class weights the loss was weighted by. A loss
-        # weighted by w_c is minimised by scores whose softmax is proportional to w_c * p(c | image), which
-        # favours rare classes wherever the image is ambiguous; the offset restores p(c | image), so the
-        # argmax is the most probable class and the softmax a probability. Zero: no correction.
+        # Added to the deployed scores: minus the log of the class weights the loss was weighted by (times a
+        # strength, train_segmentation.TrainConfig.offset_strength). A loss weighted by w_c is minimised by
+        # scores whose softmax is proportional to w_c * p(c | image), which favours rare classes wherever
+        # the image is ambiguous; the full offset restores p(c | image). Zero: no correction.
         self.register_buffer("score_offset", torch.zeros(num_classes))
 
     def coarse_logits(self, image: torch.Tensor) -> torch.Tensor:
