@@ -435,3 +435,21 @@ def test_bad_odometry() -> None:
     msg.pose.pose.orientation.w = 0.0
     with pytest.raises(ConversionError, match="rotation"):
         odometry_to_state(msg)
+
+
+def test_the_ros_free_readers_know_point_fields_by_rclpys_numbers() -> None:
+    """data.messages reads clouds without sensor_msgs, so it writes PointField's datatype numbers out: they
+    must be the message's own constants, each with the numpy type of its name."""
+    from kvision_driving.data.messages import POINT_FIELD_DTYPES
+
+    expected = {
+        PointField.INT8: np.int8,
+        PointField.UINT8: np.uint8,
+        PointField.INT16: np.int16,
+        PointField.UINT16: np.uint16,
+        PointField.INT32: np.int32,
+        PointField.UINT32: np.uint32,
+        PointField.FLOAT32: np.float32,
+        PointField.FLOAT64: np.float64,
+    }
+    assert {code: dtype.type for code, dtype in POINT_FIELD_DTYPES.items()} == expected

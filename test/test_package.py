@@ -89,6 +89,76 @@ def test_only_ros_and_nodes_import_rclpy() -> None:
     assert offenders == []
 
 
+# DESIGN.md's layers, top first: a module imports only from its own layer and those before it.
+LAYERS = ("core", "nets", "inference", "perception", "planning", "sim", "data", "eval", "ros", "nodes", "bench",
+          "commands")  # fmt: skip
+# Imports against that order that are known and not yet redesigned (issue 20). The set must equal what the
+# tree does: a new arrow upwards fails, and so does a fixed one still listed here.
+KNOWN_UPWARD_IMPORTS = {
+    "kvision_driving/nets/train_segmentation.py -> kvision_driving.data.segmentation_sets",  # training reads sets
+    "kvision_driving/nets/export.py -> kvision_driving.inference.model_card",  # export writes the model card
+    "kvision_driving/nets/quantize.py -> kvision_driving.inference.model_card",
+    "kvision_driving/nets/quantize.py -> kvision_driving.inference.preprocess",  # calibration frames as deployed
+    "kvision_driving/nodes/transport_sink.py -> kvision_driving.bench.payloads",  # benchmark-only nodes
+    "kvision_driving/nodes/transport_source.py -> kvision_driving.bench.payloads",
+}
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Every module of the package (dotted name) -> the package's modules it imports, anywhere in the file."""
+
+    def dotted(path: Path) -> str:
+        parts = path.relative_to(REPO).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    files = {dotted(path): path for path in (REPO / "kvision_driving").rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in files.items():
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module in files:
+                imported.add(node.module)
+                imported |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in files}
+            elif isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names if a.name in files}
+        graph[module] = imported - {module}
+    return graph
+
+
+def test_no_module_imports_a_layer_below_its_own() -> None:
+    def layer(module: str) -> int | None:
+        parts = module.split(".")
+        return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+    upward = set()
+    for module, imported in package_imports().items():
+        for target in imported:
+            here, there = layer(module), layer(target)
+            if here is not None and there is not None and there > here:
+                upward.add(f"{module.replace('.', '/')}.py -> {target}")
+    assert upward == KNOWN_UPWARD_IMPORTS
+
+
+def test_no_modules_import_each_other_in_circles() -> None:
+    graph = package_imports()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    circles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                circles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert circles == []
+
+
 def run_kvision(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "kvision"), *args], capture_output=True, text=True, timeout=120)
 

@@ -21,6 +21,13 @@ from kvision_driving.core.actions import ACTIONS, UNKNOWN_ACTION
 from kvision_driving.core.frames import PoseHistory, StaticFrameTree
 from kvision_driving.core.geometry import finite_rows, invert_transform, planar_yaw, yaw_of
 from kvision_driving.data.bags import read_messages
+from kvision_driving.data.messages import (
+    camera_info_to_pinhole,
+    image_to_numpy,
+    odometry_to_state,
+    stamp_to_ns,
+    transform_stamped_to_matrix,
+)
 from kvision_driving.eval.paths import path_xy_at
 from kvision_driving.perception.clips import ActionRecogniser, TrackView
 from kvision_driving.perception.prediction import (
@@ -29,13 +36,6 @@ from kvision_driving.perception.prediction import (
     displacement_errors,
     future_times,
     predict,
-)
-from kvision_driving.ros.convert import (
-    camera_info_to_pinhole,
-    image_to_numpy,
-    odometry_to_state,
-    stamp_to_ns,
-    transform_stamped_to_matrix,
 )
 
 KIND_OF_LABEL = {1: "car", 2: "truck", 3: "bus", 5: "motorcycle", 6: "bicycle", 7: "pedestrian"}

@@ -35,14 +35,7 @@ from kvision_driving.core.geometry import Matrix4, invert_transform, planar_yaw,
 from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE
 from kvision_driving.data.bag_source import BagError, open_bag
 from kvision_driving.data.bags import read_messages
-from kvision_driving.inference.backends import create_backend
-from kvision_driving.inference.model_card import shipped_model
-from kvision_driving.perception.fusion import FusionPipeline
-from kvision_driving.perception.objects import Detection, Rejection
-from kvision_driving.perception.painting import camera_view
-from kvision_driving.perception.segmentation import Segmenter, to_rgb
-from kvision_driving.perception.tracking import Track
-from kvision_driving.ros.convert import (
+from kvision_driving.data.messages import (
     camera_info_to_pinhole,
     image_to_numpy,
     odometry_to_state,
@@ -50,6 +43,13 @@ from kvision_driving.ros.convert import (
     stamp_to_ns,
     transform_stamped_to_matrix,
 )
+from kvision_driving.inference.backends import create_backend
+from kvision_driving.inference.model_card import shipped_model
+from kvision_driving.perception.fusion import FusionPipeline
+from kvision_driving.perception.objects import Detection, Rejection
+from kvision_driving.perception.painting import camera_view
+from kvision_driving.perception.segmentation import Segmenter, to_rgb
+from kvision_driving.perception.tracking import Track
 
 KIND_OF_LABEL = {1: "car", 2: "truck", 3: "bus", 5: "motorcycle", 6: "bicycle", 7: "pedestrian"}
 MATCH_DISTANCE = {"car": 2.0, "truck": 3.0, "bus": 3.0, "pedestrian": 1.0, "bicycle": 1.5, "motorcycle": 1.5}

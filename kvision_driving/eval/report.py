@@ -23,9 +23,7 @@ from kvision_driving.core.geometry import invert_transform, planar_yaw, transfor
 from kvision_driving.core.labels import CLASS_NAMES, IGNORE, PALETTE, TRAIN_ID, colorize
 from kvision_driving.core.vehicle import EGO_LENGTH, EGO_WIDTH, REAR_AXLE_TO_CENTRE
 from kvision_driving.data.bags import read_messages
-from kvision_driving.eval.paths import path_xy_at
-from kvision_driving.perception.prediction import future_times
-from kvision_driving.ros.convert import (
+from kvision_driving.data.messages import (
     image_to_numpy,
     odometry_to_state,
     pointcloud2_field,
@@ -33,6 +31,8 @@ from kvision_driving.ros.convert import (
     stamp_to_ns,
     transform_stamped_to_matrix,
 )
+from kvision_driving.eval.paths import path_xy_at
+from kvision_driving.perception.prediction import future_times
 
 CAMERA = "/sensing/camera/front/image_raw"
 TOPICS = {
