@@ -99,8 +99,6 @@ KNOWN_UPWARD_IMPORTS = {
     "kvision_driving/nets/export.py -> kvision_driving.inference.model_card",  # export writes the model card
     "kvision_driving/nets/quantize.py -> kvision_driving.inference.model_card",
     "kvision_driving/nets/quantize.py -> kvision_driving.inference.preprocess",  # calibration frames as deployed
-    "kvision_driving/nodes/transport_sink.py -> kvision_driving.bench.payloads",  # benchmark-only nodes
-    "kvision_driving/nodes/transport_source.py -> kvision_driving.bench.payloads",
 }
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from kvision_driving.bench.payloads import PAYLOAD_KINDS, payload_array, payload_message
 from kvision_driving.core.stats import latency_summary_ms
 from kvision_driving.ros.convert import image_to_numpy, pointcloud2_to_array, pointcloud2_to_xyz
 from kvision_driving.ros.graph import RosGraph
+from kvision_driving.ros.payloads import PAYLOAD_KINDS, payload_array, payload_message
 
 QOS_UNDER_TEST = ("sensor_data", "reliable")
 

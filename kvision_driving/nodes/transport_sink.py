@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 from rclpy.node import Node
 
-from kvision_driving.bench.payloads import PAYLOAD_KINDS, payload_array, payload_message, payload_type
 from kvision_driving.ros.convert import image_to_numpy, pointcloud2_to_array, stamp_to_ns
 from kvision_driving.ros.node import KvisionNode, run_node
 from kvision_driving.ros.params import ParamSpec
+from kvision_driving.ros.payloads import PAYLOAD_KINDS, payload_array, payload_message, payload_type
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
 
 PARAMS = (

@@ -10,10 +10,10 @@ from rclpy.duration import Duration
 from rclpy.exceptions import InvalidHandle
 from rclpy.node import Node
 
-from kvision_driving.bench.payloads import PAYLOAD_KINDS, payload_array, payload_message, payload_type
 from kvision_driving.ros.convert import ns_to_stamp
 from kvision_driving.ros.node import KvisionNode, run_node
 from kvision_driving.ros.params import ParamSpec
+from kvision_driving.ros.payloads import PAYLOAD_KINDS, payload_array, payload_message, payload_type
 from kvision_driving.ros.qos import QOS_CHOICES, qos_by_name
 
 PARAMS = (
