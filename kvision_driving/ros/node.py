@@ -160,7 +160,8 @@ class KvisionNode(Node):
                 message = slot.take(timeout_s=0.2)
                 if message is None:
                     continue
-                if not self._fresh(name, message, max_age_ms):
+                stamp = getattr(getattr(message, "header", None), "stamp", None)
+                if stamp is not None and not self._fresh(name, stamp, max_age_ms):
                     continue
                 started = time.perf_counter()
                 try:
@@ -178,7 +179,6 @@ class KvisionNode(Node):
                     self.get_logger().debug(traceback.format_exc())
                     continue
                 elapsed_ms = (time.perf_counter() - started) * 1e3
-                stamp = getattr(getattr(message, "header", None), "stamp", None)
                 self.health.on_processed(
                     elapsed_ms, self.now_s(), self.latency_ms(stamp) if stamp is not None else None
                 )
@@ -196,11 +196,9 @@ class KvisionNode(Node):
         thread.start()
         return on_message
 
-    def _fresh(self, name: str, message: object, max_age_ms: float) -> bool:
-        """Record the input's age; False (counted, logged) when a budget is set and it is older."""
-        stamp = getattr(getattr(message, "header", None), "stamp", None)
-        if stamp is None:
-            return True
+    def _fresh(self, name: str, stamp: object, max_age_ms: float) -> bool:
+        """Record the age of an input stamped ``stamp``; False (counted, logged) when a budget is set and it is
+        older."""
         age_ms = self.latency_ms(stamp)
         self.health.on_input_age(age_ms)
         if max_age_ms <= 0 or age_ms <= max_age_ms:
