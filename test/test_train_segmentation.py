@@ -285,7 +285,7 @@ def test_training_on_real_camvid_frames_with_the_simulators_classes_beside_them(
     first = kvision(*common, "--iterations", "1", "--eval-every", "1")
     assert first.returncode == 0, first.stderr[-2000:]
     before = json.loads((run / "metrics.json").read_text())["metrics_by_data"]
-    second = kvision(*common, "--iterations", "80", "--eval-every", "80")
+    second = kvision(*common, "--iterations", "160", "--eval-every", "160")
     assert second.returncode == 0, second.stderr[-2000:]
     summary = json.loads((run / "metrics.json").read_text())
     after = summary["metrics_by_data"]
@@ -295,7 +295,8 @@ def test_training_on_real_camvid_frames_with_the_simulators_classes_beside_them(
                                             "fence", "car", "pedestrian", "bicyclist"}  # fmt: skip
     assert len(camvid["confusion"]) == 12  # 11 classes and "no CamVid class"
     start = before["camvid:camvid_few"]["pixel_accuracy"]
-    assert camvid["pixel_accuracy"] > max(start + 0.2, 0.6), (start, camvid)
+    # 160 iterations: 0.76-0.83 measured over seeds 0-2 (at 80, 0.27-0.66: too few to learn reliably)
+    assert camvid["pixel_accuracy"] > max(start + 0.2, 0.65), (start, camvid)
     assert summary["train_images"] == 8 + 1 and summary["val_images"] == 3 + 1
     assert (run / "confusion_camvid.png").stat().st_size > 0
     # The first folder (CamVid) sets the deployed offset, from its own class weights, as strong as asked.

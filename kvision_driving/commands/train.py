@@ -4,9 +4,31 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from kvision_driving.commands import CliError
+
+
+class BatchedConfig(Protocol):
+    batch_size: int
+
+
+Config = TypeVar("Config", bound=BatchedConfig)
+
+
+def run_training(train: Callable[[Config], dict[str, object]], config: Config, processes: int) -> dict[str, object]:
+    """``train(config)`` here, or data-parallel in ``processes`` processes on this machine (rank 0's summary)."""
+    if processes < 1:
+        raise CliError("--nproc must be 1 or more")
+    if processes == 1:
+        return train(config)
+    from kvision_driving.nets.distributed import spawn
+
+    if config.batch_size % processes:
+        raise CliError(f"--batch-size ({config.batch_size}) must be a multiple of --nproc ({processes})")
+    return spawn(train, config, processes)
 
 
 def train_segmentation(args: argparse.Namespace) -> int:
@@ -43,9 +65,11 @@ def train_segmentation(args: argparse.Namespace) -> int:
     if args.init is not None and not args.init.is_file():
         raise CliError(f"--init: no such weights file: {args.init}")
     try:
-        summary = train(config)
+        summary = run_training(train, config, args.nproc)
     except (DatasetError, InitialWeightsError) as error:
         raise CliError(str(error)) from error
+    if not summary:  # one of several processes under torchrun: rank 0 reports
+        return 0
     said = ", ".join(f"{name} {result['miou']:.4f}" for name, result in summary["metrics_by_data"].items())
     print(f"val mIoU {said}; outputs in {args.out}", file=sys.stderr)
     return 0
@@ -103,9 +127,11 @@ def train_actions(args: argparse.Namespace) -> int:
         threads=args.threads,
     )
     try:
-        summary = train(config)
+        summary = run_training(train, config, args.nproc)
     except (FileNotFoundError, ValueError, KeyError) as error:
         raise CliError(f"cannot read the clips: {error}") from error
+    if not summary:  # one of several processes under torchrun: rank 0 reports
+        return 0
     metrics = summary["metrics"]
     print(
         f"val accuracy {metrics['accuracy']:.4f}, min class recall {metrics['min_recall']:.3f}; outputs in {args.out}",
@@ -226,6 +252,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: faster on CPUs with native bfloat16"
     )
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train data-parallel in this many processes on this machine (torch DDP over loopback; the batch "
+        "is divided among them). Across machines, start the same command under torchrun instead",
+    )
     parser.set_defaults(handler=train_segmentation)
 
     parser = tasks.add_parser("actions", help="action recognition on clips from kvision dataset actions")
@@ -238,6 +271,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train data-parallel in this many processes on this machine (torch DDP over loopback; the batch "
+        "is divided among them). Across machines, start the same command under torchrun instead",
+    )
     parser.set_defaults(handler=train_actions)
 
     parser = tasks.add_parser("gan", help="DCGAN on an image folder or a simulator export")

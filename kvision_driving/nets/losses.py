@@ -33,8 +33,9 @@ def covered_nll(
     covers: torch.Tensor,
     class_weights: torch.Tensor | None = None,
     ignore_index: int = 255,
+    reduction: str = "mean",
 ) -> torch.Tensor:
-    """Mean weighted negative log probability of each pixel's dataset class.
+    """Mean (``reduction="sum"``: sum) weighted negative log probability of each pixel's dataset class.
 
     logits (N, C, H, W) over the network's C classes; target (N, H, W) dataset class ids or ``ignore_index``;
     covers (K, C) bool, which network classes each of the K dataset classes covers; class_weights (K,).
@@ -48,8 +49,11 @@ def covered_nll(
         raise ValueError(f"targets outside 0..{classes - 1} (and {ignore_index} = ignore)")
     identity = classes == network_classes and bool(torch.equal(covers, torch.eye(classes, dtype=torch.bool)))
     if identity:
-        return F.cross_entropy(logits, target, weight=class_weights, ignore_index=ignore_index)
+        weight = None if class_weights is None else class_weights.to(logits.dtype)
+        return F.cross_entropy(logits, target, weight=weight, ignore_index=ignore_index, reduction=reduction)
     weights = None
     if class_weights is not None:
         weights = torch.cat([class_weights.to(logits.dtype), logits.new_zeros(1)])  # the rest is never a target
-    return F.cross_entropy(merged_scores(logits, covers), target, weight=weights, ignore_index=ignore_index)
+    return F.cross_entropy(
+        merged_scores(logits, covers), target, weight=weights, ignore_index=ignore_index, reduction=reduction
+    )

@@ -27,6 +27,15 @@ from tqdm import tqdm
 from kvision_driving.core.actions import ACTION_ID, ACTIONS
 from kvision_driving.nets.actions import CLIP_FRAMES, CROP_SIZE, ActionNet
 from kvision_driving.nets.checkpoints import resume, save_checkpoint
+from kvision_driving.nets.distributed import (
+    ALONE,
+    Ranks,
+    data_parallel,
+    join,
+    leave,
+    threads_per_rank,
+    with_global_batch_layers,
+)
 from kvision_driving.nets.plots import plot_confusion, plot_curves
 from kvision_driving.nets.reproducible import seed_everything
 
@@ -174,47 +183,90 @@ def cosine_lr(base: float, step: int, total: int, warmup: int = 100) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
 
 
+def training_step(
+    network: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    clip: torch.Tensor,
+    motion: torch.Tensor,
+    targets: torch.Tensor,
+    ranks: Ranks = ALONE,
+) -> float:
+    """One optimiser step on this process's share of the batch; returns the whole batch's loss. A mean over
+    equal shares: DDP's average of the processes' gradients is the gradient of the whole batch."""
+    loss = F.cross_entropy(network(clip, motion), targets, label_smoothing=0.05)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(ranks.sum(loss.detach()) / ranks.world)
+
+
 def train(config: ActionTrainConfig) -> dict[str, object]:
-    seed_everything(config.seed, config.threads)
+    """Train as one process, or as one of several (torchrun, or ``nets.distributed.spawn``); the first
+    process writes checkpoints, weights and metrics and returns the summary, the others return {}."""
+    ranks = join()
+    try:
+        return train_ranks(config, ranks)
+    finally:
+        leave(ranks)
+
+
+def train_ranks(config: ActionTrainConfig, ranks: Ranks) -> dict[str, object]:
+    share = ranks.share(config.batch_size)  # the batch must divide among the processes
+    seed_everything(config.seed, threads_per_rank(config.threads, ranks))
     config.out.mkdir(parents=True, exist_ok=True)
     train_set = load_clips(config.data / "train", config.crop, config.frames)
     val_set = load_clips(config.data / "val", config.crop, config.frames)
     model = ActionNet(len(ACTIONS))
+    if ranks.world > 1:
+        with_global_batch_layers(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "accuracy": []}
     checkpoint_path = config.out / "checkpoint.pt"
-    start, history = resume(checkpoint_path, model, optimizer, history)
-    rng = random.Random(config.seed + start)
+    start, history = resume(checkpoint_path, model, optimizer, history, announce=ranks.main)
+    network = data_parallel(model, ranks)
     picker = np.random.default_rng(config.seed + start)
     draw = sampling_weights(train_set.labels)
-    progress = tqdm(range(start, config.iterations), desc="training", unit="it", initial=start, total=config.iterations)
+    progress = tqdm(
+        range(start, config.iterations),
+        desc="training",
+        unit="it",
+        initial=start,
+        total=config.iterations,
+        disable=not ranks.main,
+    )
     for step in progress:
-        model.train()
+        network.train()
+        # Every process draws the whole batch and augments its share; each clip's augmentation is seeded
+        # by its place in the batch, so it is the same whichever process makes it.
         chosen = picker.choice(len(train_set.labels), size=config.batch_size, p=draw)
         batch = [
-            augment(train_set.clips[i], train_set.velocity[i], int(train_set.labels[i]), config, rng) for i in chosen
-        ]
+            augment(train_set.clips[i], train_set.velocity[i], int(train_set.labels[i]), config,
+                    random.Random(f"{config.seed}:{step}:{place}"))
+            for place, i in list(enumerate(chosen))[share]
+        ]  # fmt: skip
         clip, motion = to_inputs(np.stack([b[0] for b in batch]), np.stack([b[1] for b in batch]))
         targets = torch.tensor([b[2] for b in batch], dtype=torch.int64)
         for group in optimizer.param_groups:
             group["lr"] = cosine_lr(config.lr, step, config.iterations)
-        loss = F.cross_entropy(model(torch.from_numpy(clip), torch.from_numpy(motion)), targets, label_smoothing=0.05)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss became {loss.item()} at iteration {step}")
+        batch_mean = training_step(network, optimizer, torch.from_numpy(clip), torch.from_numpy(motion), targets, ranks)
+        if not math.isfinite(batch_mean):
+            raise FloatingPointError(f"loss became {batch_mean} at iteration {step}")
         history["step"].append(step)
-        history["loss"].append(float(loss.item()))
-        progress.set_postfix(loss=f"{loss.item():.3f}")
+        history["loss"].append(batch_mean)
+        progress.set_postfix(loss=f"{batch_mean:.3f}")
         if (step + 1) % config.eval_every == 0 or step + 1 == config.iterations:
-            metrics = evaluate(model, val_set)
-            history["eval_step"].append(step + 1)
-            history["accuracy"].append(metrics["accuracy"])
-            progress.write(
-                f"iteration {step + 1}: val accuracy {metrics['accuracy']:.4f}, min recall {metrics['min_recall']:.3f}"
-            )
-            save_checkpoint(checkpoint_path, model, optimizer, step + 1, history)
+            if ranks.main:
+                metrics = evaluate(model, val_set)
+                history["eval_step"].append(step + 1)
+                history["accuracy"].append(metrics["accuracy"])
+                progress.write(
+                    f"iteration {step + 1}: val accuracy {metrics['accuracy']:.4f}, "
+                    f"min recall {metrics['min_recall']:.3f}"
+                )
+                save_checkpoint(checkpoint_path, model, optimizer, step + 1, history)
+            ranks.wait_for_all()
+    if not ranks.main:
+        return {}
     metrics = evaluate(model, val_set)
     save_file(model.state_dict(), str(config.out / "actions.safetensors"))
     plot_confusion(

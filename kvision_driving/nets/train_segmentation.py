@@ -30,6 +30,15 @@ from kvision_driving.core.image_fit import fit_pixels
 from kvision_driving.core.labels import IGNORE
 from kvision_driving.data.segmentation_sets import DatasetSpec, find_images, load_labelled, spec_for
 from kvision_driving.nets.checkpoints import resume, save_checkpoint
+from kvision_driving.nets.distributed import (
+    ALONE,
+    Ranks,
+    data_parallel,
+    join,
+    leave,
+    threads_per_rank,
+    with_global_batch_layers,
+)
 from kvision_driving.nets.losses import covered_nll
 from kvision_driving.nets.plots import plot_confusion, plot_curves
 from kvision_driving.nets.reproducible import seed_everything
@@ -366,15 +375,19 @@ def prepare_domains(config: TrainConfig) -> list[Domain]:
 
 
 def draw_batch(
-    domains: list[Domain], config: TrainConfig, picker: np.random.Generator, rng: random.Random
+    domains: list[Domain], config: TrainConfig, picker: np.random.Generator, step: int, share: slice = slice(None)
 ) -> tuple[torch.Tensor, torch.Tensor, NDArray[np.intp]]:
-    """Images (N, 3, crop, crop), dataset-id targets (N, crop, crop), and each sample's domain."""
+    """Which images make up the global batch (every training process draws the same), and the augmented
+    images (N, 3, crop, crop) and dataset-id targets (N, crop, crop) of ``share`` of it; ``owners`` is each
+    sample's domain over the whole batch, sorted. Each sample's augmentation is seeded by the run's seed, the
+    iteration and its place in the batch, so it is the same whichever process makes it."""
     owners = picker.choice(len(domains), size=config.batch_size, p=[d.share for d in domains])
     owners.sort()
+    picks = [picker.choice(len(domains[owner].train.images), p=domains[owner].draw) for owner in owners]
     images, targets = [], []
-    for owner in owners:
-        domain = domains[owner]
-        index = picker.choice(len(domain.train.images), p=domain.draw)
+    for place in range(config.batch_size)[share]:
+        domain, index = domains[owners[place]], picks[place]
+        rng = random.Random(f"{config.seed}:{step}:{place}")
         rgb, labels = augment(domain.train.images[index], domain.train.labels[index], config, rng, domain.camera)
         images.append(normalise(rgb))
         targets.append(labels)
@@ -382,18 +395,49 @@ def draw_batch(
 
 
 def batch_loss(
-    logits: torch.Tensor, targets: torch.Tensor, owners: NDArray[np.intp], domains: list[Domain]
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    owners: NDArray[np.intp],
+    domains: list[Domain],
+    ranks: Ranks = ALONE,
 ) -> torch.Tensor:
-    """Each domain's samples scored in its own classes; domains weighted by their share of the batch.
-    ``owners`` is sorted (draw_batch), so each domain's samples are one slice."""
+    """The global batch's loss: each domain's samples scored in its own classes (a class-weighted mean),
+    domains weighted by their share of the batch. ``logits`` and ``targets`` are this process's share of the
+    batch (``ranks.share``), ``owners`` every sample's domain, sorted (draw_batch). Each weighted mean
+    divides by the weights of the whole batch (summed over the processes) and the sum is scaled by the number
+    of processes, so DDP's average of their gradients is the gradient of one process on the whole batch."""
+    mine = owners[ranks.share(len(owners))]
     total = logits.new_zeros(())
-    for owner in np.unique(owners):
-        first, last = np.searchsorted(owners, owner), np.searchsorted(owners, owner, side="right")
+    for owner in np.unique(owners):  # every process makes the same collective calls, in the same order
         domain = domains[owner]
-        rows = slice(int(first), int(last))
-        loss = covered_nll(logits[rows], targets[rows], domain.covers, domain.weights, ignore_index=IGNORE)
-        total = total + loss * ((last - first) / len(owners))
-    return total
+        rows = slice(int(np.searchsorted(mine, owner)), int(np.searchsorted(mine, owner, side="right")))
+        target = targets[rows]
+        weighted = covered_nll(logits[rows], target, domain.covers, domain.weights, IGNORE, reduction="sum")
+        normaliser = ranks.sum(domain.weights.to(logits.dtype)[target[target != IGNORE]].sum())
+        if normaliser > 0:  # a domain whose every pixel is ignored adds nothing
+            total = total + weighted / normaliser * (np.count_nonzero(owners == owner) / len(owners))
+    return total * ranks.world
+
+
+def training_step(
+    network: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    targets: torch.Tensor,
+    owners: NDArray[np.intp],
+    domains: list[Domain],
+    ranks: Ranks = ALONE,
+    precision: str = "fp32",
+) -> float:
+    """One optimiser step on this process's share of the batch; returns the whole batch's loss."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits = network(images)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # bf16 scores lose in float32
+    loss = batch_loss(logits, targets, owners, domains, ranks)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(ranks.sum(loss.detach()) / ranks.world)
 
 
 def evaluate_all(model: FastSCNN, domains: list[Domain], pixels: int) -> dict[str, dict[str, object]]:
@@ -401,49 +445,68 @@ def evaluate_all(model: FastSCNN, domains: list[Domain], pixels: int) -> dict[st
 
 
 def train(config: TrainConfig) -> dict[str, object]:
+    """Train as one process, or as one of several (torchrun, or ``nets.distributed.spawn``); the first
+    process writes checkpoints, weights and metrics and returns the summary, the others return {}."""
     if config.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
-    seed_everything(config.seed, config.threads)
+    ranks = join()
+    try:
+        return train_ranks(config, ranks)
+    finally:
+        leave(ranks)
+
+
+def train_ranks(config: TrainConfig, ranks: Ranks) -> dict[str, object]:
+    ranks.share(config.batch_size)  # the batch must divide among the processes
+    seed_everything(config.seed, threads_per_rank(config.threads, ranks))
     config.out.mkdir(parents=True, exist_ok=True)
     domains = prepare_domains(config)
     model = FastSCNN()
+    if ranks.world > 1:
+        with_global_batch_layers(model)
     if config.init_weights is not None:
         load_initial_weights(model, config.init_weights)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     history: dict[str, list] = {"step": [], "loss": [], "eval_step": [], "miou": []}
     checkpoint_path = config.out / "checkpoint.pt"
-    start, history = resume(checkpoint_path, model, optimizer, history)
+    start, history = resume(checkpoint_path, model, optimizer, history, announce=ranks.main)
     # The first folder is the one the model is for (its val split is the headline): its class weights set
     # the deployed correction, so every evaluation below already scores what will be shipped.
     model.score_offset.copy_(score_offset(domains[0].covers, domains[0].weights, config.offset_strength))
-    rng = random.Random(config.seed + start)
+    network = data_parallel(model, ranks)
     picker = np.random.default_rng(config.seed + start)
-    progress = tqdm(range(start, config.iterations), desc="training", unit="it", initial=start, total=config.iterations)
+    progress = tqdm(
+        range(start, config.iterations),
+        desc="training",
+        unit="it",
+        initial=start,
+        total=config.iterations,
+        disable=not ranks.main,
+    )
     for step in progress:
-        model.train()
-        images, targets, owners = draw_batch(domains, config, picker, rng)
+        network.train()
+        images, targets, owners = draw_batch(domains, config, picker, step, ranks.share(config.batch_size))
         for group in optimizer.param_groups:
             group["lr"] = poly_lr(config.lr, step, config.iterations)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.precision == "bf16"):
-            logits = model(images)
-        loss = batch_loss(logits.float(), targets, owners, domains)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"loss became {loss.item()} at iteration {step}")
+        batch_mean = training_step(network, optimizer, images, targets, owners, domains, ranks, config.precision)
+        if not math.isfinite(batch_mean):
+            raise FloatingPointError(f"loss became {batch_mean} at iteration {step}")
         history["step"].append(step)
-        history["loss"].append(float(loss.item()))
-        progress.set_postfix(loss=f"{loss.item():.3f}")
+        history["loss"].append(batch_mean)
+        progress.set_postfix(loss=f"{batch_mean:.3f}")
         if (step + 1) % config.eval_every == 0 or step + 1 == config.iterations:
-            results = evaluate_all(model, domains, config.pixels)
-            history["eval_step"].append(step + 1)
-            history["miou"].append(next(iter(results.values()))["miou"])
-            for name, result in results.items():
-                history.setdefault(f"miou {name}", []).append(result["miou"])
-            said = ", ".join(f"{name} {result['miou']:.4f}" for name, result in results.items())
-            progress.write(f"iteration {step + 1}: val mIoU {said}")
-            save_checkpoint(checkpoint_path, model, optimizer, step + 1, history)
+            if ranks.main:
+                results = evaluate_all(model, domains, config.pixels)
+                history["eval_step"].append(step + 1)
+                history["miou"].append(next(iter(results.values()))["miou"])
+                for name, result in results.items():
+                    history.setdefault(f"miou {name}", []).append(result["miou"])
+                said = ", ".join(f"{name} {result['miou']:.4f}" for name, result in results.items())
+                progress.write(f"iteration {step + 1}: val mIoU {said}")
+                save_checkpoint(checkpoint_path, model, optimizer, step + 1, history)
+            ranks.wait_for_all()
+    if not ranks.main:
+        return {}
     results = evaluate_all(model, domains, config.pixels)
     save_file(model.state_dict(), str(config.out / "segmentation.safetensors"))
     for domain in domains:
