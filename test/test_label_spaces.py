@@ -177,3 +177,28 @@ def test_commands_refuse_folders_they_cannot_read_with_the_reason(tmp_path: Path
         [kvision, "eval", "segmentation", "--data", str(CAMVID), "--spec", "nosuch"], capture_output=True, text=True
     )
     assert result.returncode == 2 and "no dataset spec 'nosuch'" in result.stderr
+
+
+def test_label_space_errors_name_the_space_the_class_and_the_train_id_exactly() -> None:
+    with pytest.raises(LabelSpaceError, match=r"^toy: 2 classes but 1 covers$"):
+        LabelSpace("toy", ("road", "car"), ((0,),))
+    with pytest.raises(LabelSpaceError, match=r"^toy: class 'thing' covers 19, not a train id$"):
+        LabelSpace("toy", ("road", "thing"), ((0,), (19,)))  # 19 classes: ids 0..18
+    LabelSpace("toy", ("road", "bicycle"), ((0,), (18,)))  # the last train id is one
+    with pytest.raises(LabelSpaceError, match=r"^toy: 'car' is covered by both 'vehicle' and 'auto'$"):
+        LabelSpace("toy", ("vehicle", "auto"), ((TRAIN_ID["car"],), (TRAIN_ID["car"],)))
+    everything = ", ".join(CLASS_NAMES)
+    with pytest.raises(LabelSpaceError) as caught:
+        LabelSpace.from_names("toy", {"road": ["road"], "lorry": ["lorry"]})
+    assert str(caught.value) == f"toy: 'lorry' is not a Cityscapes class ({everything})"
+    assert LabelSpace.from_names("toy", {"road": ["road"]}).name == "toy"
+
+
+def test_label_space_tables_are_256_bytes_and_the_matrix_is_boolean() -> None:
+    space = LabelSpace("toy", ("road", "vehicle"), ((TRAIN_ID["road"],), (TRAIN_ID["car"], TRAIN_ID["truck"])))
+    matrix = space.cover_matrix()
+    assert matrix.dtype == np.bool_ and matrix.shape == (2, len(CLASS_NAMES)) and matrix.sum() == 3
+    for table in (space.prediction_table(), space.label_table()):
+        assert table.dtype == np.uint8 and table.shape == (256,)
+    prediction = space.from_train_ids(np.array([[TRAIN_ID["truck"], TRAIN_ID["sky"], TRAIN_ID["road"]]]))
+    assert prediction.dtype == np.uint8 and prediction.tolist() == [[1, 2, 0]]  # sky: 2, "no class"

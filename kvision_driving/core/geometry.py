@@ -30,7 +30,8 @@ def quaternion_yaws(quaternions: ArrayLike) -> NDArray[np.float64]:
     norms = np.linalg.norm(q, axis=1)
     bad = ~np.isfinite(norms) | (np.abs(norms - 1.0) > QUATERNION_NORM_TOLERANCE)
     if bad.any():
-        raise ValueError(f"quaternion {tuple(q[np.argmax(bad)])} is not a rotation (norm {norms[np.argmax(bad)]:.4g})")
+        first = int(np.argmax(bad))
+        raise ValueError(f"quaternion {tuple(q[first].tolist())} is not a rotation (norm {norms[first]:.4g})")
     x, y, z, w = (q / norms[:, None]).T
     return np.arctan2(2.0 * (x * y + w * z), 1.0 - 2.0 * (y * y + z * z))
 
