@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from kvision_driving.core.camera import MAX_CAMERA_SIDE, PinholeCamera, project_box_to_image
 
@@ -100,3 +101,62 @@ def test_boxes_behind_the_camera_or_too_small_give_nothing() -> None:
     assert project_box_to_image(small, camera()) is None
     assert project_box_to_image(small, camera(), min_size_px=3.0) is not None
     assert project_box_to_image(corners(3.0, 4.0, 0.0, 0.5, 2.0, 2.5), camera()) is None  # right of the image
+
+
+def test_the_smallest_and_largest_valid_cameras_are_accepted() -> None:
+    tiny = camera(width=1, height=1, k=[[0.5, 0, 0.5], [0, 0.5, 0.5], [0, 0, 1]])  # sub-pixel focal lengths
+    assert (tiny.width, tiny.height, tiny.fx, tiny.fy) == (1, 1, 0.5, 0.5)
+    assert camera(width=MAX_CAMERA_SIDE, height=MAX_CAMERA_SIDE).width == MAX_CAMERA_SIDE
+    turned = Rotation.from_euler("z", 3, degrees=True).as_matrix()
+    assert np.linalg.det(turned) < 1.0  # 1 - 2e-16: a rotation as floats hold it
+    assert camera(r=turned).r.tolist() == turned.tolist()
+    assert camera(r=np.eye(3) * 1.0004).r[0, 0] == 1.0004  # within the 1e-3 a CameraInfo's rounding may leave
+
+
+def test_from_fov_puts_the_focal_length_where_the_half_angle_says() -> None:
+    sixty = PinholeCamera.from_fov(640, 384, np.deg2rad(60.0))
+    expected = [[320.0 / np.tan(np.deg2rad(30.0)), 0.0, 320.0], [0.0, 320.0 / np.tan(np.deg2rad(30.0)), 192.0]]
+    np.testing.assert_allclose(sixty.k, [*expected, [0.0, 0.0, 1.0]], atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"k": [[np.inf, 0, 50], [0, 80, 40], [0, 0, 1]]}, r"^camera intrinsics contain NaN or inf$"),
+        ({"r": np.diag([1.0, 1.0, -1.0])}, r"^rectification matrix R is not a rotation$"),
+        ({"width": 0, "height": 5}, r"^camera size 0x5 is not positive$"),
+        (
+            {"height": MAX_CAMERA_SIDE + 1},
+            rf"^camera size 100x{MAX_CAMERA_SIDE + 1} exceeds {MAX_CAMERA_SIDE} per side$",
+        ),
+    ],
+)
+def test_refusals_say_exactly_what_is_wrong(changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        camera(**changes)
+
+
+def test_the_bottom_edge_of_the_image_is_outside() -> None:
+    _, inside = camera().project(np.array([[0.0, 0.5, 1.0], [0.0, 0.499, 1.0]]))  # v = 80 and 79.92
+    assert inside.tolist() == [False, True]
+
+
+def test_a_box_exactly_as_wide_as_the_minimum_is_kept() -> None:
+    sharp = camera(k=[[128.0, 0, 50], [0, 128.0, 40], [0, 0, 1]])
+    rectangle = project_box_to_image(corners(0.0, 0.0625, 0.0, 0.5, 2.0, 2.5), sharp)  # 4 px wide, 32 px high
+    assert rectangle == (50.0, 40.0, 54.0, 72.0)
+    assert project_box_to_image(corners(0.0, 0.0625, 0.0, 0.5, 2.0, 2.5), sharp, min_size_px=4.5) is None
+
+
+def test_a_box_starting_on_or_inside_the_near_plane_is_clipped_there() -> None:
+    # Its near face at z 0.5 (the near plane itself): x +-0.1 -> u 30..70, y +-0.05 -> v 32..48.
+    on_plane = project_box_to_image(corners(-0.1, 0.1, -0.05, 0.05, 0.5, 3.0), camera())
+    assert on_plane == pytest.approx((30.0, 32.0, 70.0, 48.0))
+    # From z 0.2: the corners in front of the camera but inside the near plane are replaced by the crossings.
+    inside_plane = project_box_to_image(corners(-0.1, 0.1, -0.05, 0.05, 0.2, 3.0), camera())
+    assert inside_plane == pytest.approx((30.0, 32.0, 70.0, 48.0))
+
+
+def test_a_box_off_the_left_and_top_edges_is_clipped_to_zero() -> None:
+    rectangle = project_box_to_image(corners(-2.0, 0.0, -2.0, 0.0, 2.0, 2.5), camera())
+    assert rectangle == (0.0, 0.0, 50.0, 40.0)
