@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,27 +116,49 @@ def prediction(args: argparse.Namespace) -> int:
 
 
 def closed_loop(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from kvision_driving.bench.machine import machine_info
+    from kvision_driving.commands import parse_seeds
     from kvision_driving.commands.sim import scenarios_from
-    from kvision_driving.ros.stack import results_table, run_closed_loop
+    from kvision_driving.commands.sweep import LOCAL_RAY, RunSettings, sweep
+    from kvision_driving.eval.sweep import SweepStore, plan, summarise, summary_table
+    from kvision_driving.ros.stack import MODES, ClosedLoopRun, results_table
 
-    runs = []
-    names = [scenario.name for scenario in scenarios_from(args.scenario)]
-    for name in tqdm(names, desc=f"closed loop ({args.perception})", unit="scenario"):
-        try:
-            runs.append(
-                run_closed_loop(name, args.perception, args.out, args.seed, args.duration, backend=args.backend)
-            )
-        except RuntimeError as error:
-            raise CliError(str(error)) from error
-    table = results_table(runs)
-    (args.out / "results.md").write_text(table)
+    modes = args.perception.split(",")
+    if not set(modes) <= set(MODES) or not modes:
+        raise CliError(f"--perception takes {' or '.join(MODES)}, or both comma-separated; got {args.perception!r}")
+    if args.retries < 0 or args.workers < 1:
+        raise CliError("--retries must be 0 or more and --workers 1 or more")
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
+    runs = plan([scenario.name for scenario in scenarios_from(args.scenario)], modes, seeds)
+    store = SweepStore(args.out / "runs.jsonl")
+    if not args.resume:
+        store.path.unlink(missing_ok=True)
+    settings = RunSettings(args.out, args.duration, args.backend)
+    started = time.monotonic()
+    sweep(runs, settings, store, args.retries, args.ray, args.workers)
+    wall_s = time.monotonic() - started
+
+    wanted = {run.key for run in runs}
+    records = [record for record in store.records() if record["key"] in wanted]
+    summary = summarise(records)
+    how = {"ray": args.ray, "workers": args.workers if args.ray == LOCAL_RAY else None, "retries": args.retries}
     write_json(
-        [{"mode": run.mode, "wall_s": round(run.wall_s, 1), **run.results} for run in runs], args.out / "results.json"
+        {"runs": len(runs), "wall_s": round(wall_s, 1), **how, "machine": machine_info(), "scenarios": summary},
+        args.out / "summary.json",
     )
-    print(table)
-    failed = [run.scenario for run in runs if not run.results["success"]]
+    (args.out / "summary.md").write_text(summary_table(summary))
+    done = sorted((record for record in records if "results" in record), key=lambda record: record["key"])
+    table = results_table([ClosedLoopRun(r["scenario"], r["mode"], r["results"], r["wall_s"], args.out) for r in done])
+    (args.out / "results.md").write_text(table)
+    write_json([{"mode": r["mode"], "wall_s": r["wall_s"], **r["results"]} for r in done], args.out / "results.json")
+    print(table if len(done) <= 20 else summary_table(summary))
+    finished = {record["key"] for record in done}
+    lost = [record for record in records if "results" not in record and record["key"] not in finished]
+    if lost:
+        replays = "\n".join(f"  {record['replay']}" for record in lost)
+        raise CliError(f"{len(lost)} run(s) never finished after {args.retries} retries; replay alone with:\n{replays}")
+    failed = [f"{r['scenario']}" + (f" (seed {r['seed']})" if len(seeds) > 1 else "") for r in done
+              if not r["results"]["success"]]  # fmt: skip
     if failed:
         raise CliError(f"failed: {', '.join(failed)}")
     return 0
@@ -198,10 +221,25 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.set_defaults(handler=prediction)
 
-    parser = kinds.add_parser("closed-loop", help="drive scenarios with the whole stack as processes, score them")
+    parser = kinds.add_parser(
+        "closed-loop", help="drive scenarios with the whole stack as processes, score them; sweeps over seeds"
+    )
     parser.add_argument("--scenario", default="all", help="name, comma list, or all")
-    parser.add_argument("--perception", choices=("full", "ground-truth"), default="full")
+    parser.add_argument(
+        "--perception", default="full", help="full, ground-truth, or both comma-separated (each run once per mode)"
+    )
     parser.add_argument("--seed", type=int, default=-1, help="-1: each scenario's own seed")
+    parser.add_argument("--seeds", help="a sweep: every scenario and mode with each of these seeds (0-99, 1,5,7-9)")
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        help="run the runs as Ray tasks: alone, on a Ray of --workers CPUs started here and stopped at the end; "
+        "with 'auto' or host:port, on that running cluster (docs/scaling.md)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="CPUs of the Ray started here: runs side by side")
+    parser.add_argument("--retries", type=int, default=2, help="tries again for a run that fails (a process died)")
+    parser.add_argument("--resume", action="store_true", help="keep --out's runs.jsonl and run only what is missing")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds (0: each scenario's)")
     parser.add_argument("--backend", default="onnxruntime")
     parser.add_argument("--out", type=Path, default=Path("closed_loop"))
