@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from autoware_perception_msgs.msg import TrackedObjects
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, PointCloud2
 from tf2_msgs.msg import TFMessage
 
 from kvision_driving.ros.convert import ns_to_stamp, stamp_to_ns
@@ -104,7 +105,11 @@ def test_lockstep_waits_for_the_planner_and_follows_it(ros_graph, probe, tmp_pat
 
 
 def test_lockstep_without_a_planner_steps_on_timeout_and_brakes(ros_graph, probe, tmp_path: Path) -> None:
+    """... with its sensors off (as for planning on ground truth): odometry and ground truth, no sensor data."""
     odometry = probe.subscribe(Odometry, "/localization/odometry", qos_by_name("reliable"))
+    images = probe.subscribe(Image, "/sensing/camera/front/image_raw", qos_by_name("sensor_data"))
+    points = probe.subscribe(PointCloud2, "/sensing/lidar/top/points", qos_by_name("sensor_data"))
+    truth = probe.subscribe(TrackedObjects, "/ground_truth/objects/tracked", qos_by_name("reliable"))
     results = start_sim(
         ros_graph,
         tmp_path,
@@ -112,12 +117,14 @@ def test_lockstep_without_a_planner_steps_on_timeout_and_brakes(ros_graph, probe
         "duration_s:=1.0",
         "lockstep_timeout_s:=0.1",
         "planner_timeout_s:=1.0",
+        "sensors:=false",
     )
     probe.wait_for(lambda: len(odometry) >= 2, 60, "the first steps")
     assert ros_graph.wait("sim", 60) == 0, ros_graph.log("sim")
     assert json.loads(results.read_text())["steps_without_a_plan"] == 20  # every step stepped on its timeout
     first, last = odometry[0].twist.twist.linear.x, odometry[-1].twist.twist.linear.x
     assert last < first - 2.0  # no trajectory: ego brakes
+    assert len(truth) >= 2 and not images and not points
 
 
 def test_unknown_scenario_stops_the_node_with_a_clear_message(ros_graph) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from kvision_driving.commands import CliError
 from kvision_driving.eval.sweep import SweepRun, SweepStore
 
 LOCAL_RAY = "local"
@@ -82,12 +83,17 @@ def _on_ray(runs: list[SweepRun], settings: RunSettings, retries: int, address: 
     """Every run a Ray task of one CPU, all submitted at once (Ray starts them as CPUs come free); outcomes
     in the order they finish. ``address`` LOCAL_RAY: a Ray of ``workers`` CPUs on this machine, on
     loopback, started and stopped here; else an existing cluster ("auto" or host:port), left running."""
-    import ray
-
+    try:
+        import ray
+    except ImportError as error:
+        raise CliError("--ray needs Ray: pip install ray (requirements.txt pins the tested version)") from error
     if address == LOCAL_RAY:
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     else:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            raise CliError(f"--ray {address}: no Ray cluster reachable there ({error})") from error
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
         in_flight = {task.remote(run, settings): (run, 1) for run in runs}

@@ -47,6 +47,12 @@ PARAMS = (
     ),
     ParamSpec("camera_every_steps", 1, "Cameras every N 50 ms steps (1: 20 Hz, 2: 10 Hz like the lidar)", 1, 20),
     ParamSpec(
+        "sensors",
+        True,
+        "Render and publish the cameras and the lidar (false: odometry and ground truth only, for planning on "
+        "exact objects, several times faster)",
+    ),
+    ParamSpec(
         "clock_mode",
         "lockstep",
         "lockstep: wait for the planner each step; realtime: 20 Hz wall clock",
@@ -210,7 +216,7 @@ class SimNode(KvisionNode):
         timeouts = 0
         while not sim.done and not self.finished:
             started = time.perf_counter()
-            frame = sim.render()
+            frame = sim.render(with_sensors=bool(self.params["sensors"]))
             muted = set(self.get_parameter("mute_topics").value)
             for item in self.messages.frame(frame):
                 if item.topic not in muted:

@@ -108,6 +108,7 @@ def run_closed_loop(
                 "clock_mode:=lockstep",
                 "drive:=planner",
                 "lockstep_timeout_s:=5.0" if mode == "full" else "lockstep_timeout_s:=1.0",
+                f"sensors:={str(mode == 'full').lower()}",  # planning on ground truth reads no sensor
                 "planner_timeout_s:=120.0",
                 "start_delay_s:=2.0",
             ),
