@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
@@ -129,3 +130,25 @@ def test_a_run_whose_simulator_is_killed_is_tried_again(tmp_path: Path, no_ray_b
     assert done["curved_road/ground-truth/1"]["attempts"] == 2, done
     assert done["curved_road/ground-truth/0"]["attempts"] == 1
     assert all(record["results"]["success"] for record in done.values())
+
+
+def folder_files(root: Path) -> dict[str, Path]:
+    return {str(path.relative_to(root)): path for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_datasets_exported_on_ray_equal_the_serial_export(tmp_path: Path, no_ray_before_or_after: object) -> None:
+    common = ["--train-seeds", "0-1", "--val-seeds", ""]  # two runs of one scenario, one Ray task each
+    for kind, scenario, every in (("segmentation", "curved_road", "100"), ("actions", "lead_vehicle_braking", "60")):
+        common = [*common[:4], "--scenarios", scenario]
+        serial = kvision("dataset", kind, "--out", str(tmp_path / kind / "serial"), *common, "--every", every)
+        assert serial.returncode == 0, serial.stderr[-2000:]
+        shards = kvision("dataset", kind, "--out", str(tmp_path / kind / "ray"), *common, "--every", every, "--ray")
+        assert shards.returncode == 0, shards.stderr[-2000:]
+        alone, spread = folder_files(tmp_path / kind / "serial"), folder_files(tmp_path / kind / "ray")
+        assert sorted(alone) == sorted(spread) and len(alone) > 4, (kind, sorted(alone)[:5])
+        for name, path in alone.items():
+            if name.endswith(".npz"):  # the archive's member times differ: compare what it holds
+                with np.load(path) as one, np.load(spread[name]) as other:
+                    assert all(np.array_equal(one[key], other[key]) for key in ("clip", "velocity")), name
+            else:  # images, labels, clips.csv in the runs' order, the dataset marker
+                assert path.read_bytes() == spread[name].read_bytes(), name

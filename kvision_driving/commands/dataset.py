@@ -8,40 +8,60 @@ from collections import Counter
 from pathlib import Path
 
 from kvision_driving.commands import CliError, parse_seeds
+from kvision_driving.commands.ray_session import LOCAL_RAY, ray_map
 from kvision_driving.commands.sim import scenarios_from
 
 
 def segmentation(args: argparse.Namespace) -> int:
     from kvision_driving.sim.appearance import AppearanceSettings
-    from kvision_driving.sim.datasets import export_segmentation
+    from kvision_driving.sim.datasets import export_segmentation, export_segmentation_run, start_segmentation_folder
 
     try:
         appearance = AppearanceSettings.parse(args.appearance)
     except ValueError as error:
         raise CliError(f"--appearance: {error}") from error
     scenarios = scenarios_from(args.scenarios)
-    for split, seeds in (("train", args.train_seeds), ("val", args.val_seeds)):
-        if seeds:
-            count = export_segmentation(
-                scenarios, parse_seeds(seeds), args.out, split, args.every, appearance=appearance
-            )
-            print(f"{split}: {count} frames", file=sys.stderr)
+    for split, seeds in splits(args):
+        if args.ray:
+            start_segmentation_folder(args.out)
+            calls = [
+                (scenario, seed, args.out, split, args.every, appearance) for scenario in scenarios for seed in seeds
+            ]
+            count = sum(ray_map(export_segmentation_run, calls, args.ray, args.workers, f"segmentation {split}"))
+        else:
+            count = export_segmentation(scenarios, seeds, args.out, split, args.every, appearance=appearance)
+        print(f"{split}: {count} frames", file=sys.stderr)
     return 0
 
 
 def actions(args: argparse.Namespace) -> int:
-    from kvision_driving.sim.datasets import export_action_clips
+    from kvision_driving.sim.datasets import export_action_clips, export_action_run, write_clip_index
 
     scenarios = scenarios_from(args.scenarios)
-    for split, seeds in (("train", args.train_seeds), ("val", args.val_seeds)):
-        if seeds:
-            records = export_action_clips(scenarios, parse_seeds(seeds), args.out / split, args.every)
-            counts = Counter(record.action for record in records)
-            print(
-                f"{split}: {len(records)} clips " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
-                file=sys.stderr,
-            )
+    for split, seeds in splits(args):
+        folder = args.out / split
+        if args.ray:
+            calls = [(scenario, seed, folder, args.every) for scenario in scenarios for seed in seeds]
+            shards = ray_map(export_action_run, calls, args.ray, args.workers, f"action clips {split}")
+            records = [record for shard in shards for record in shard]  # in the runs' order, as exported alone
+            write_clip_index(folder, records)
+        else:
+            records = export_action_clips(scenarios, seeds, folder, args.every)
+        counts = Counter(record.action for record in records)
+        print(
+            f"{split}: {len(records)} clips " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+            file=sys.stderr,
+        )
     return 0
+
+
+def splits(args: argparse.Namespace) -> list[tuple[str, list[int]]]:
+    """(split, its seeds) for the splits given seeds; every scenario runs with each (scenario-major order)."""
+    if args.workers < 1:
+        raise CliError("--workers must be 1 or more")
+    return [
+        (split, parse_seeds(seeds)) for split, seeds in (("train", args.train_seeds), ("val", args.val_seeds)) if seeds
+    ]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -64,4 +84,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                 default="plain",
                 help="camera look beyond flat shading, comma list of textures, shadows, randomise (sim/appearance.py)",
             )
+        parser.add_argument(
+            "--ray",
+            nargs="?",
+            const=LOCAL_RAY,
+            help="export the runs as Ray tasks: alone, on a Ray of --workers CPUs started here; with 'auto' or "
+            "host:port, on that cluster (the same files as without)",
+        )
+        parser.add_argument("--workers", type=int, default=2, help="CPUs of the Ray started here")
         parser.set_defaults(handler=handler)

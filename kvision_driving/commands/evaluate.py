@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kvision_driving.commands import CliError, write_json
+from kvision_driving.commands.ray_session import LOCAL_RAY
 from kvision_driving.core.frames import FrameNotFoundError
 from kvision_driving.data.bag_source import BagError
 
@@ -119,7 +120,7 @@ def closed_loop(args: argparse.Namespace) -> int:
     from kvision_driving.bench.machine import machine_info
     from kvision_driving.commands import parse_seeds
     from kvision_driving.commands.sim import scenarios_from
-    from kvision_driving.commands.sweep import LOCAL_RAY, RunSettings, sweep
+    from kvision_driving.commands.sweep import RunSettings, sweep
     from kvision_driving.eval.sweep import SweepStore, plan, summarise, summary_table
     from kvision_driving.ros.stack import MODES, ClosedLoopRun, results_table
 
@@ -233,7 +234,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--ray",
         nargs="?",
-        const="local",
+        const=LOCAL_RAY,
         help="run the runs as Ray tasks: alone, on a Ray of --workers CPUs started here and stopped at the end; "
         "with 'auto' or host:port, on that running cluster (docs/scaling.md)",
     )

@@ -12,10 +12,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from kvision_driving.commands import CliError
+from kvision_driving.commands.ray_session import ray_session
 from kvision_driving.eval.sweep import SweepRun, SweepStore
-
-LOCAL_RAY = "local"
 
 
 @dataclass(frozen=True)
@@ -83,18 +81,7 @@ def _on_ray(runs: list[SweepRun], settings: RunSettings, retries: int, address: 
     """Every run a Ray task of one CPU, all submitted at once (Ray starts them as CPUs come free); outcomes
     in the order they finish. ``address`` LOCAL_RAY: a Ray of ``workers`` CPUs on this machine, on
     loopback, started and stopped here; else an existing cluster ("auto" or host:port), left running."""
-    try:
-        import ray
-    except ImportError as error:
-        raise CliError("--ray needs Ray: pip install ray (requirements.txt pins the tested version)") from error
-    if address == LOCAL_RAY:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
-    else:
-        try:
-            ray.init(address=address, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as error:
-            raise CliError(f"--ray {address}: no Ray cluster reachable there ({error})") from error
-    try:
+    with ray_session(address, workers) as ray:
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
         in_flight = {task.remote(run, settings): (run, 1) for run in runs}
         while in_flight:
@@ -109,5 +96,3 @@ def _on_ray(runs: list[SweepRun], settings: RunSettings, retries: int, address: 
                 yield run, attempt, 0.0, None, str(failure)[-2000:]
                 continue
             yield run, attempt, wall_s, results, ""
-    finally:
-        ray.shutdown()

@@ -50,23 +50,37 @@ def export_segmentation(
     """Cityscapes layout: leftImg8bit/<split>/<scenario>/<scenario>_<seed>_<step>_leftImg8bit.png and the
     matching gtFine _labelTrainIds.png and _labelIds.png. Returns the number of frames written."""
     jobs = [(scenario, seed) for scenario in scenarios for seed in seeds]
+    start_segmentation_folder(out)
+    return sum(
+        export_segmentation_run(scenario, seed, out, split, every, appearance)
+        for scenario, seed in tqdm(jobs, desc=f"segmentation {split}", unit="run", disable=not progress)
+    )
+
+
+def start_segmentation_folder(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "kvision_dataset.yaml").write_text("spec: simulator  # kvision_driving/data/specs/simulator.yaml\n")
+
+
+def export_segmentation_run(
+    scenario: Scenario, seed: int, out: Path, split: str, every: int, appearance: AppearanceSettings = PLAIN_LOOK
+) -> int:
+    """One scenario run's frames (export_segmentation's layout; its files depend on nothing else, so runs
+    may be exported in any order, by any process). Returns the number of frames written."""
     written = 0
-    for scenario, seed in tqdm(jobs, desc=f"segmentation {split}", unit="run", disable=not progress):
-        simulator = Simulator(replace(scenario, seed=seed), lidar=None, appearance=appearance)
-        while not simulator.done:
-            if simulator.step_index % every == 0:
-                frame = simulator.render()
-                for name, image in frame.cameras.items():
-                    city = f"{scenario.name}{'' if name == 'front' else '-' + name}"
-                    stem = f"{city}_{seed:06d}_{frame.step:06d}"
-                    _write_png(out / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", image.rgb[:, :, ::-1])
-                    labels = out / "gtFine" / split / city
-                    _write_png(labels / f"{stem}_gtFine_labelTrainIds.png", image.labels)
-                    _write_png(labels / f"{stem}_gtFine_labelIds.png", _TRAIN_TO_LABEL_ID[image.labels])
-                    written += 1
-            simulator.advance(*simulator.autopilot_command())
+    simulator = Simulator(replace(scenario, seed=seed), lidar=None, appearance=appearance)
+    while not simulator.done:
+        if simulator.step_index % every == 0:
+            frame = simulator.render()
+            for name, image in frame.cameras.items():
+                city = f"{scenario.name}{'' if name == 'front' else '-' + name}"
+                stem = f"{city}_{seed:06d}_{frame.step:06d}"
+                _write_png(out / "leftImg8bit" / split / city / f"{stem}_leftImg8bit.png", image.rgb[:, :, ::-1])
+                labels = out / "gtFine" / split / city
+                _write_png(labels / f"{stem}_gtFine_labelTrainIds.png", image.labels)
+                _write_png(labels / f"{stem}_gtFine_labelIds.png", _TRAIN_TO_LABEL_ID[image.labels])
+                written += 1
+        simulator.advance(*simulator.autopilot_command())
     return written
 
 
@@ -98,48 +112,65 @@ def export_action_clips(
     """Clips of CLIP_FRAMES camera crops at 10 Hz around each visible actor, labelled with its action at the
     last frame; saved as uint8 arrays ``clip`` (T, H, W, 3) with the actor's ground velocity in the ego frame
     ``velocity`` (T, 2) (what a tracker estimates) in .npz files, and listed in clips.csv."""
+    jobs = [(scenario, seed) for scenario in scenarios for seed in seeds]
+    records = [
+        record
+        for scenario, seed in tqdm(jobs, desc="action clips", unit="run", disable=not progress)
+        for record in export_action_run(scenario, seed, out, every)
+    ]
+    write_clip_index(out, records)
+    return records
+
+
+def export_action_run(scenario: Scenario, seed: int, out: Path, every: int = 10) -> list[ClipRecord]:
+    """One scenario run's clips (export_action_clips' files, without the index): runs may be exported in any
+    order, by any process; the index lists them in the runs' order."""
     out.mkdir(parents=True, exist_ok=True)
     records: list[ClipRecord] = []
-    jobs = [(scenario, seed) for scenario in scenarios for seed in seeds]
     span = CLIP_FRAMES * CLIP_STRIDE
-    for scenario, seed in tqdm(jobs, desc="action clips", unit="run", disable=not progress):
-        simulator = Simulator(replace(scenario, seed=seed), lidar=None)
-        spec = simulator.camera_specs[0]
-        camera = spec.intrinsics()
-        history: list[_ClipFrame] = []
-        while not simulator.done:
-            if simulator.step_index % CLIP_STRIDE == 0:
-                frame = simulator.render()
-                image = frame.cameras[spec.name]
-                map_to_optical = invert_transform(simulator.ego_pose() @ spec.optical_in_base())
-                boxes, actions, kinds, velocities = {}, {}, {}, {}
-                base_from_map = simulator.ego_pose()[:2, :2].T
-                for obj in frame.objects:
-                    if obj.parked:
-                        continue  # parked cars are scenery: thousands of identical "stopped" clips teach nothing
-                    corners = transform_points(map_to_optical, box_corners_3d(obj.centre, obj.yaw, obj.size))
-                    box = project_box_to_image(corners, camera, min_size_px=12)
-                    if box is None:
-                        continue
-                    u0, v0, u1, v1 = (round(value) for value in box)
-                    if np.count_nonzero(image.instances[v0:v1, u0:u1] == obj.actor_id) >= MIN_CLIP_VISIBLE_PIXELS:
-                        boxes[obj.actor_id], actions[obj.actor_id], kinds[obj.actor_id] = box, obj.action, obj.kind
-                        velocities[obj.actor_id] = base_from_map @ obj.velocity[:2]
-                history.append(_ClipFrame(image.rgb, boxes, actions, kinds, velocities))
-                history = history[-CLIP_FRAMES:]
-                if len(history) == CLIP_FRAMES and frame.step % every == 0 and frame.step >= span:
-                    last = history[-1]
-                    for actor_id, action in last.actions.items():
-                        if not all(actor_id in past.boxes for past in history):
-                            continue  # seen in every frame only: the network must not learn from gaps
-                        clip = np.stack([crop_square(past.rgb, past.boxes[actor_id], CLIP_SIZE) for past in history])
-                        velocity = np.stack([past.velocities[actor_id] for past in history]).astype(np.float32)
-                        name = f"{scenario.name}_{seed:05d}_{actor_id:03d}_{frame.step:05d}.npz"
-                        np.savez_compressed(out / name, clip=clip, velocity=velocity)
-                        records.append(
-                            ClipRecord(name, action, last.kinds[actor_id], scenario.name, seed, actor_id, frame.step)
-                        )
-            simulator.advance(*simulator.autopilot_command())
+    simulator = Simulator(replace(scenario, seed=seed), lidar=None)
+    spec = simulator.camera_specs[0]
+    camera = spec.intrinsics()
+    history: list[_ClipFrame] = []
+    while not simulator.done:
+        if simulator.step_index % CLIP_STRIDE == 0:
+            frame = simulator.render()
+            image = frame.cameras[spec.name]
+            map_to_optical = invert_transform(simulator.ego_pose() @ spec.optical_in_base())
+            boxes, actions, kinds, velocities = {}, {}, {}, {}
+            base_from_map = simulator.ego_pose()[:2, :2].T
+            for obj in frame.objects:
+                if obj.parked:
+                    continue  # parked cars are scenery: thousands of identical "stopped" clips teach nothing
+                corners = transform_points(map_to_optical, box_corners_3d(obj.centre, obj.yaw, obj.size))
+                box = project_box_to_image(corners, camera, min_size_px=12)
+                if box is None:
+                    continue
+                u0, v0, u1, v1 = (round(value) for value in box)
+                if np.count_nonzero(image.instances[v0:v1, u0:u1] == obj.actor_id) >= MIN_CLIP_VISIBLE_PIXELS:
+                    boxes[obj.actor_id], actions[obj.actor_id], kinds[obj.actor_id] = box, obj.action, obj.kind
+                    velocities[obj.actor_id] = base_from_map @ obj.velocity[:2]
+            history.append(_ClipFrame(image.rgb, boxes, actions, kinds, velocities))
+            history = history[-CLIP_FRAMES:]
+            if len(history) == CLIP_FRAMES and frame.step % every == 0 and frame.step >= span:
+                last = history[-1]
+                for actor_id, action in last.actions.items():
+                    if not all(actor_id in past.boxes for past in history):
+                        continue  # seen in every frame only: the network must not learn from gaps
+                    clip = np.stack([crop_square(past.rgb, past.boxes[actor_id], CLIP_SIZE) for past in history])
+                    velocity = np.stack([past.velocities[actor_id] for past in history]).astype(np.float32)
+                    name = f"{scenario.name}_{seed:05d}_{actor_id:03d}_{frame.step:05d}.npz"
+                    np.savez_compressed(out / name, clip=clip, velocity=velocity)
+                    records.append(
+                        ClipRecord(name, action, last.kinds[actor_id], scenario.name, seed, actor_id, frame.step)
+                    )
+        simulator.advance(*simulator.autopilot_command())
+    return records
+
+
+def write_clip_index(out: Path, records: list[ClipRecord]) -> None:
+    """clips.csv: every clip with its action, kind, scenario, seed, actor and step."""
+    out.mkdir(parents=True, exist_ok=True)
     with (out / "clips.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "action", "kind", "scenario", "seed", "actor_id", "step"])
@@ -147,4 +178,3 @@ def export_action_clips(
             writer.writerow(
                 [record.path, record.action, record.kind, record.scenario, record.seed, record.actor_id, record.step]
             )
-    return records
