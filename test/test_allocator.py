@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -74,3 +75,8 @@ def test_a_users_malloc_settings_are_kept(setting: dict[str, str]) -> None:
 
 def test_unrelated_tunables_do_not_count_as_malloc_settings() -> None:
     assert not user_tuned_malloc({"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F"})
+
+
+def test_by_default_the_process_environment_decides() -> None:
+    """Without an explicit environment, this process's own is read: a user's malloc settings there win."""
+    assert keep_large_buffers() is (not user_tuned_malloc(os.environ))

@@ -96,3 +96,12 @@ def test_resampling_spaces_points_evenly_from_start_to_end() -> None:
     expected = np.where(arc[:, None] <= 10.0, np.stack([arc, 0 * arc], 1), np.stack([0 * arc + 10, arc - 10], 1))
     np.testing.assert_allclose(path.points, expected, atol=1e-12)
     assert len(Polyline([[0, 0], [1, 0]]).resample(5.0).points) == 2  # never fewer than two
+
+
+def test_projection_on_a_diagonal_segment_away_from_the_origin() -> None:
+    """(1, 1) -> (4, 5): direction (0.6, 0.8), left normal (-0.8, 0.6); no coordinate is zero, so a sum for
+    a difference or a swapped component shows."""
+    path = Polyline([[1.0, 1.0], [4.0, 5.0]])
+    s, lateral = path.project(np.array([[1.3, 3.9], [5.0, 3.0]]))  # 2.5 along, 1.5 left; 4 along, 2 right
+    np.testing.assert_allclose(s, [2.5, 4.0], atol=1e-12)
+    np.testing.assert_allclose(lateral, [1.5, -2.0], atol=1e-12)
