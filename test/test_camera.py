@@ -160,3 +160,25 @@ def test_a_box_starting_on_or_inside_the_near_plane_is_clipped_there() -> None:
 def test_a_box_off_the_left_and_top_edges_is_clipped_to_zero() -> None:
     rectangle = project_box_to_image(corners(-2.0, 0.0, -2.0, 0.0, 2.0, 2.5), camera())
     assert rectangle == (0.0, 0.0, 50.0, 40.0)
+
+
+def test_integer_and_nested_intrinsics_come_out_as_camera_info_float_arrays() -> None:
+    made = PinholeCamera(
+        width=100, height=80, k=[[100, 0, 50], [0, 80, 40], [0, 0, 1]], d=[[0, 0, 0, 0, 0]],
+        r=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], p=[[100, 0, 50, 0], [0, 80, 40, 0], [0, 0, 1, 0]],
+    )  # fmt: skip
+    for name, shape in (("k", (3, 3)), ("d", (5,)), ("r", (3, 3)), ("p", (3, 4))):
+        value = getattr(made, name)
+        assert value.dtype == np.float64 and value.shape == shape, name
+
+
+@pytest.mark.parametrize("changes", [{"height": 0}, {"k": [[100.0, 0, 50], [0, 0.0, 40], [0, 0, 1]]}])
+def test_a_zero_height_or_vertical_focal_length_is_refused(changes: dict) -> None:
+    with pytest.raises(ValueError, match=r"not positive|focal lengths"):
+        camera(**changes)
+
+
+def test_a_box_too_low_is_dropped_and_one_exactly_the_minimum_high_is_kept() -> None:
+    sharp = camera(k=[[128.0, 0, 50], [0, 128.0, 40], [0, 0, 1]])
+    assert project_box_to_image(corners(0.0, 0.5, 0.0, 0.0625, 2.0, 2.5), sharp) == (50.0, 40.0, 82.0, 44.0)
+    assert project_box_to_image(corners(0.0, 0.5, 0.0, 0.046875, 2.0, 2.5), sharp) is None  # 3 px high
