@@ -27,8 +27,10 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 Config = TypeVar("Config")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,20 @@ def join() -> Ranks:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     return Ranks(dist.get_rank(), dist.get_world_size())
+
+
+def as_ranks(train: Callable[[Config, Ranks], Result], config: Config) -> Result:
+    """``train(config, ranks)`` as this process's part of the run: the process group joined before, left after."""
+    ranks = join()
+    try:
+        return train(config, ranks)
+    finally:
+        leave(ranks)
+
+
+def training_steps(start: int, total: int, ranks: Ranks) -> tqdm:
+    """Iterations ``start`` to ``total``, with a progress bar shown by the first process only."""
+    return tqdm(range(start, total), desc="training", unit="it", initial=start, total=total, disable=not ranks.main)
 
 
 def leave(ranks: Ranks) -> None:

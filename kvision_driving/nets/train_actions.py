@@ -30,10 +30,10 @@ from kvision_driving.nets.checkpoints import resume, save_checkpoint
 from kvision_driving.nets.distributed import (
     ALONE,
     Ranks,
+    as_ranks,
     data_parallel,
-    join,
-    leave,
     threads_per_rank,
+    training_steps,
     with_global_batch_layers,
 )
 from kvision_driving.nets.plots import plot_confusion, plot_curves
@@ -203,11 +203,7 @@ def training_step(
 def train(config: ActionTrainConfig) -> dict[str, object]:
     """Train as one process, or as one of several (torchrun, or ``nets.distributed.spawn``); the first
     process writes checkpoints, weights and metrics and returns the summary, the others return {}."""
-    ranks = join()
-    try:
-        return train_ranks(config, ranks)
-    finally:
-        leave(ranks)
+    return as_ranks(train_ranks, config)
 
 
 def train_ranks(config: ActionTrainConfig, ranks: Ranks) -> dict[str, object]:
@@ -226,14 +222,7 @@ def train_ranks(config: ActionTrainConfig, ranks: Ranks) -> dict[str, object]:
     network = data_parallel(model, ranks)
     picker = np.random.default_rng(config.seed + start)
     draw = sampling_weights(train_set.labels)
-    progress = tqdm(
-        range(start, config.iterations),
-        desc="training",
-        unit="it",
-        initial=start,
-        total=config.iterations,
-        disable=not ranks.main,
-    )
+    progress = training_steps(start, config.iterations, ranks)
     for step in progress:
         network.train()
         # Every process draws the whole batch and augments its share; each clip's augmentation is seeded

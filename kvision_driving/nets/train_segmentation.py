@@ -33,10 +33,10 @@ from kvision_driving.nets.checkpoints import resume, save_checkpoint
 from kvision_driving.nets.distributed import (
     ALONE,
     Ranks,
+    as_ranks,
     data_parallel,
-    join,
-    leave,
     threads_per_rank,
+    training_steps,
     with_global_batch_layers,
 )
 from kvision_driving.nets.losses import covered_nll
@@ -449,11 +449,7 @@ def train(config: TrainConfig) -> dict[str, object]:
     process writes checkpoints, weights and metrics and returns the summary, the others return {}."""
     if config.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
-    ranks = join()
-    try:
-        return train_ranks(config, ranks)
-    finally:
-        leave(ranks)
+    return as_ranks(train_ranks, config)
 
 
 def train_ranks(config: TrainConfig, ranks: Ranks) -> dict[str, object]:
@@ -475,14 +471,7 @@ def train_ranks(config: TrainConfig, ranks: Ranks) -> dict[str, object]:
     model.score_offset.copy_(score_offset(domains[0].covers, domains[0].weights, config.offset_strength))
     network = data_parallel(model, ranks)
     picker = np.random.default_rng(config.seed + start)
-    progress = tqdm(
-        range(start, config.iterations),
-        desc="training",
-        unit="it",
-        initial=start,
-        total=config.iterations,
-        disable=not ranks.main,
-    )
+    progress = training_steps(start, config.iterations, ranks)
     for step in progress:
         network.train()
         images, targets, owners = draw_batch(domains, config, picker, step, ranks.share(config.batch_size))
