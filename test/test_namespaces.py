@@ -39,8 +39,12 @@ def test_two_namespaced_stacks_on_one_domain_keep_their_topics_apart(ros_graph, 
     probe.wait_for_subscribers("/a/sensing/camera/front/image_raw", timeout_s=60)
     probe.wait_for_subscribers("/b/sensing/camera/front/image_raw", timeout_s=60)
     # Each fusion listens to its own stack's segmentation, nobody to the root namespace's.
-    probe.wait_for(lambda: probe.node.count_subscribers("/a/perception/segmentation/labels") == 2, 30, "fusion a")
-    assert probe.node.count_subscribers("/b/perception/segmentation/labels") == 2  # fusion b and this probe
+    # (each fusion and this probe; discovery of the two stacks ends in either order)
+    probe.wait_for(
+        lambda: all(probe.node.count_subscribers(f"/{ns}/perception/segmentation/labels") == 2 for ns in "ab"),
+        30,
+        "fusion a and fusion b",
+    )
     assert probe.node.count_subscribers("/a/sensing/lidar/top/points") == 1
     assert probe.node.count_publishers("/perception/segmentation/labels") == 0
     time.sleep(0.5)
