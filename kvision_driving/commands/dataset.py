@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from kvision_driving.commands import CliError, parse_seeds
-from kvision_driving.commands.ray_session import LOCAL_RAY, ray_map
+from kvision_driving.commands.ray_session import add_ray_arguments, ray_map
 from kvision_driving.commands.sim import scenarios_from
 
 
@@ -57,8 +57,6 @@ def actions(args: argparse.Namespace) -> int:
 
 def splits(args: argparse.Namespace) -> list[tuple[str, list[int]]]:
     """(split, its seeds) for the splits given seeds; every scenario runs with each (scenario-major order)."""
-    if args.workers < 1:
-        raise CliError("--workers must be 1 or more")
     return [
         (split, parse_seeds(seeds)) for split, seeds in (("train", args.train_seeds), ("val", args.val_seeds)) if seeds
     ]
@@ -84,12 +82,5 @@ def register(commands: argparse._SubParsersAction) -> None:
                 default="plain",
                 help="camera look beyond flat shading, comma list of textures, shadows, randomise (sim/appearance.py)",
             )
-        parser.add_argument(
-            "--ray",
-            nargs="?",
-            const=LOCAL_RAY,
-            help="export the runs as Ray tasks: alone, on a Ray of --workers CPUs started here; with 'auto' or "
-            "host:port, on that cluster (the same files as without)",
-        )
-        parser.add_argument("--workers", type=int, default=2, help="CPUs of the Ray started here")
+        add_ray_arguments(parser, "the scenario runs (the same files as without)")
         parser.set_defaults(handler=handler)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kvision_driving.commands import CliError, write_json
-from kvision_driving.commands.ray_session import LOCAL_RAY
+from kvision_driving.commands.ray_session import LOCAL_RAY, add_ray_arguments
 from kvision_driving.core.frames import FrameNotFoundError
 from kvision_driving.data.bag_source import BagError
 
@@ -127,8 +127,8 @@ def closed_loop(args: argparse.Namespace) -> int:
     modes = args.perception.split(",")
     if not set(modes) <= set(MODES) or not modes:
         raise CliError(f"--perception takes {' or '.join(MODES)}, or both comma-separated; got {args.perception!r}")
-    if args.retries < 0 or args.workers < 1:
-        raise CliError("--retries must be 0 or more and --workers 1 or more")
+    if args.retries < 0:
+        raise CliError("--retries must be 0 or more")
     seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
     runs = plan([scenario.name for scenario in scenarios_from(args.scenario)], modes, seeds)
     store = SweepStore(args.out / "runs.jsonl")
@@ -231,14 +231,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=-1, help="-1: each scenario's own seed")
     parser.add_argument("--seeds", help="a sweep: every scenario and mode with each of these seeds (0-99, 1,5,7-9)")
-    parser.add_argument(
-        "--ray",
-        nargs="?",
-        const=LOCAL_RAY,
-        help="run the runs as Ray tasks: alone, on a Ray of --workers CPUs started here and stopped at the end; "
-        "with 'auto' or host:port, on that running cluster (docs/scaling.md)",
-    )
-    parser.add_argument("--workers", type=int, default=2, help="CPUs of the Ray started here: runs side by side")
+    add_ray_arguments(parser, "the runs")
     parser.add_argument("--retries", type=int, default=2, help="tries again for a run that fails (a process died)")
     parser.add_argument("--resume", action="store_true", help="keep --out's runs.jsonl and run only what is missing")
     parser.add_argument("--duration", type=float, default=0.0, help="seconds (0: each scenario's)")

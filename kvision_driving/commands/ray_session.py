@@ -4,6 +4,7 @@ an ordered map of a function over argument tuples, one task of one CPU each."""
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
@@ -16,6 +17,18 @@ from kvision_driving.commands import CliError
 LOCAL_RAY = "local"  # --ray with no address
 
 
+def add_ray_arguments(parser: argparse.ArgumentParser, work: str) -> None:
+    """``--ray [ADDRESS]`` and ``--workers N`` for a command whose ``work`` can run as Ray tasks."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL_RAY,
+        help=f"run {work} as Ray tasks: alone, on a Ray of --workers CPUs started here and stopped at the end; "
+        "with 'auto' or host:port, on that running cluster (docs/scaling.md)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="CPUs of the Ray started here: tasks side by side")
+
+
 @contextmanager
 def ray_session(address: str, workers: int) -> Iterator[ModuleType]:
     """The ``ray`` module, connected: to a Ray of ``workers`` CPUs started here (``address`` LOCAL_RAY),
@@ -25,6 +38,8 @@ def ray_session(address: str, workers: int) -> Iterator[ModuleType]:
     except ImportError as error:
         raise CliError("--ray needs Ray: pip install ray (requirements.txt pins the tested version)") from error
     if address == LOCAL_RAY:
+        if workers < 1:
+            raise CliError("--workers must be 1 or more")
         ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
     else:
         try:

@@ -211,6 +211,16 @@ def export_gan(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_nproc_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train data-parallel in this many processes on this machine (torch DDP over loopback; the batch "
+        "is divided among them). Across machines, start the same command under torchrun instead",
+    )
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train a network")
     tasks = train.add_subparsers(dest="task", metavar="TASK")
@@ -252,13 +262,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--precision", choices=("fp32", "bf16"), default="fp32", help="bf16: faster on CPUs with native bfloat16"
     )
-    parser.add_argument(
-        "--nproc",
-        type=int,
-        default=1,
-        help="train data-parallel in this many processes on this machine (torch DDP over loopback; the batch "
-        "is divided among them). Across machines, start the same command under torchrun instead",
-    )
+    add_nproc_argument(parser)
     parser.set_defaults(handler=train_segmentation)
 
     parser = tasks.add_parser("actions", help="action recognition on clips from kvision dataset actions")
@@ -271,13 +275,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument(
-        "--nproc",
-        type=int,
-        default=1,
-        help="train data-parallel in this many processes on this machine (torch DDP over loopback; the batch "
-        "is divided among them). Across machines, start the same command under torchrun instead",
-    )
+    add_nproc_argument(parser)
     parser.set_defaults(handler=train_actions)
 
     parser = tasks.add_parser("gan", help="DCGAN on an image folder or a simulator export")
