@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 
 import atheris
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
-with atheris.instrument_imports():
-    import numpy as np
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
-
+# Coverage of our converters guides the search; instrumenting numpy as well cost four fifths of the time.
+with atheris.instrument_imports(include=["kvision_driving"]):
     from kvision_driving.ros.convert import (
         IMAGE_ENCODINGS,
         ConversionError,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import kvision_driving
 from kvision_driving.core.allocator import keep_large_buffers, user_tuned_malloc
 
 # A message's life in a process: several image-sized buffers alive at once, then freed together.
@@ -30,7 +32,10 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def page_faults(mode: str) -> int:
-    env = {"PATH": "/usr/bin:/bin"}  # no malloc settings from the caller's environment
+    """The script in a fresh interpreter, on the package this test imported (a scratch copy under a
+    mutation tool, say, not whatever is installed), without the caller's malloc settings."""
+    env = {name: value for name, value in os.environ.items() if not user_tuned_malloc({name: value})}
+    env["PYTHONPATH"] = str(Path(kvision_driving.__file__).parents[1])
     result = subprocess.run([sys.executable, "-c", MESSAGES, mode], capture_output=True, text=True, env=env, check=True)
     return int(result.stdout)
 

@@ -9,14 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
-def test_converters_survive_coverage_guided_fuzzing(tmp_path: Path) -> None:
+
+# The default suite's share (about 10 s here); -m slow goes ten times deeper.
+@pytest.mark.parametrize("runs", [500_000, pytest.param(5_000_000, marks=pytest.mark.slow)])
+def test_converters_survive_coverage_guided_fuzzing(tmp_path: Path, runs: int) -> None:
     harness = Path(__file__).with_name("fuzz_convert.py")
     result = subprocess.run(
-        [sys.executable, str(harness), "-runs=200000", "-seed=7", "-max_len=8192", f"-artifact_prefix={tmp_path}/"],
+        [sys.executable, str(harness), f"-runs={runs}", "-seed=7", "-max_len=8192", f"-artifact_prefix={tmp_path}/"],
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=60 + runs // 5_000,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    assert "Done 200000 runs" in result.stderr
+    assert f"Done {runs} runs" in result.stderr

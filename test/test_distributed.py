@@ -137,6 +137,9 @@ def first_losses(run: Path) -> list[float]:
     return json.loads(torch.load(run / "checkpoint.pt", weights_only=True)["history"])["loss"]
 
 
+# Long (25 s): the default suite keeps the same CLI path for actions (--nproc 2 and torchrun) and the
+# segmentation step's equality in two processes.
+@pytest.mark.slow
 def test_train_segmentation_in_two_processes_writes_once_and_resumes(two_datasets: tuple[Path, ...],
                                                                      tmp_path: Path) -> None:  # fmt: skip
     camvid, cityscapes = two_datasets

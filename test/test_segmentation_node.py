@@ -163,6 +163,8 @@ def test_shipped_model_segments_held_out_simulator_frames() -> None:
     assert iou["road"] > 0.9 and iou["sky"] > 0.9 and iou["building"] > 0.8 and iou["car"] > 0.6, iou
 
 
+# Benchmark-sized (20 s): the node itself is tested above on every shipped model.
+@pytest.mark.slow
 def test_segmentation_benchmark_runs_the_node_with_each_shipped_model(tmp_path: Path) -> None:
     """``kvision bench segmentation``: the node as a process at 30 Hz, the CPU default (INT8) beside the
     float model; figures are the benchmark's business, here the tool is tested."""

@@ -1,6 +1,6 @@
 """Closed-loop sweeps: the summary's statistics by hand (``eval.sweep``), and ``kvision eval closed-loop
---seeds ... --ray`` on a real local Ray of 2 CPUs: a 4-run sweep, a resumed sweep that runs only what is
-missing, a run whose simulator is killed mid-way tried again, and no Ray process left behind."""
+--seeds ... --ray`` on a real local Ray of 2 CPUs: a sweep in which a run's simulator is killed mid-way and
+tried again, then resumed with a seed more, which runs only that one; no Ray process left behind."""
 
 from __future__ import annotations
 
@@ -84,28 +84,9 @@ def no_ray_before_or_after() -> object:
     assert not ray_processes(), ray_processes()
 
 
-def test_a_sweep_on_a_local_ray_then_resumed(tmp_path: Path, no_ray_before_or_after: object) -> None:
-    out = tmp_path / "sweep"
-    first = kvision(*SWEEP, "--seeds", "0-3", "--ray", "--workers", "2", "--out", str(out))
-    assert first.returncode == 0, first.stderr[-3000:]
-    done = records(out)
-    assert sorted(done) == [f"curved_road/ground-truth/{seed}" for seed in range(4)]
-    assert all(record["attempts"] == 1 and record["results"]["success"] for record in done.values())
-    report = json.loads((out / "summary.json").read_text())
-    assert (report["runs"], report["ray"], report["workers"]) == (4, "local", 2) and report["wall_s"] > 0
-    summary = report["scenarios"]["curved_road/ground-truth"]
-    assert summary["runs"] == 4 and summary["collision_rate"] == 0.0 and summary["failed"] == []
-    assert len(json.loads((out / "results.json").read_text())) == 4
-    # Resumed with one seed more: only that one runs (the file keeps the four lines it had).
-    lines_before = (out / "runs.jsonl").read_text()
-    resumed = kvision(*SWEEP, "--seeds", "0-4", "--ray", "--workers", "2", "--out", str(out), "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert (out / "runs.jsonl").read_text().startswith(lines_before)
-    assert len((out / "runs.jsonl").read_text().splitlines()) == 5
-    assert json.loads((out / "summary.json").read_text())["scenarios"]["curved_road/ground-truth"]["runs"] == 5
-
-
-def test_a_run_whose_simulator_is_killed_is_tried_again(tmp_path: Path, no_ray_before_or_after: object) -> None:
+def test_a_sweep_on_a_local_ray_retries_a_killed_run_then_resumes(
+    tmp_path: Path, no_ray_before_or_after: object
+) -> None:
     out = tmp_path / "sweep"
     sweep = subprocess.Popen(
         [str(BIN / "kvision"), *SWEEP, "--seeds", "0-1", "--ray", "--workers", "2", "--out", str(out)],
@@ -127,9 +108,23 @@ def test_a_run_whose_simulator_is_killed_is_tried_again(tmp_path: Path, no_ray_b
     _, stderr = sweep.communicate(timeout=600)
     assert sweep.returncode == 0, stderr[-3000:]
     done = records(out)
+    assert sorted(done) == [f"curved_road/ground-truth/{seed}" for seed in range(2)]
     assert done["curved_road/ground-truth/1"]["attempts"] == 2, done
     assert done["curved_road/ground-truth/0"]["attempts"] == 1
     assert all(record["results"]["success"] for record in done.values())
+    report = json.loads((out / "summary.json").read_text())
+    assert (report["runs"], report["ray"], report["workers"]) == (2, "local", 2) and report["wall_s"] > 0
+    summary = report["scenarios"]["curved_road/ground-truth"]
+    assert summary["runs"] == 2 and summary["collision_rate"] == 0.0 and summary["failed"] == []
+    assert len(json.loads((out / "results.json").read_text())) == 2
+    # Resumed with one seed more: only that one runs (the file keeps the lines it had).
+    lines_before = (out / "runs.jsonl").read_text()
+    resumed = kvision(*SWEEP, "--seeds", "0-2", "--ray", "--workers", "2", "--out", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (out / "runs.jsonl").read_text().startswith(lines_before)
+    assert len((out / "runs.jsonl").read_text().splitlines()) == len(lines_before.splitlines()) + 1
+    assert records(out)["curved_road/ground-truth/2"]["attempts"] == 1
+    assert json.loads((out / "summary.json").read_text())["scenarios"]["curved_road/ground-truth"]["runs"] == 3
 
 
 def folder_files(root: Path) -> dict[str, Path]:

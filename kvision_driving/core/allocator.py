@@ -15,7 +15,6 @@ environment keeps their settings.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 from collections.abc import Mapping
 
@@ -36,11 +35,8 @@ def keep_large_buffers(env: Mapping[str, str] | None = None) -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True if it did."""
     if user_tuned_malloc(os.environ if env is None else env):
         return False
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    libc = ctypes.CDLL(name)
-    mallopt = getattr(libc, "mallopt", None)
+    # The symbols already loaded into this process, the C library's among them.
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     if mallopt is None:  # not glibc
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
