@@ -85,3 +85,19 @@ def test_unrelated_tunables_do_not_count_as_malloc_settings() -> None:
 def test_by_default_the_process_environment_decides() -> None:
     """Without an explicit environment, this process's own is read: a user's malloc settings there win."""
     assert keep_large_buffers() is (not user_tuned_malloc(os.environ))
+
+
+def test_both_thresholds_are_asked_for_and_both_must_be_accepted() -> None:
+    """What reaches mallopt, by a stand-in that records it (the tests above show the real effect)."""
+    asked: list[tuple[int, int]] = []
+
+    def mallopt(parameter: int, value: int) -> int:
+        asked.append((parameter, value))
+        return 1
+
+    assert keep_large_buffers({}, mallopt) is True
+    assert asked == [(-3, 32 * 1024 * 1024), (-1, 128 * 1024 * 1024)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    for refused in (-3, -1):
+        asked.clear()
+        assert keep_large_buffers({}, lambda parameter, value, r=refused: int(parameter != r)) is False
+    assert keep_large_buffers({"MALLOC_TOP_PAD_": "0"}, mallopt) is False

@@ -96,3 +96,59 @@ def test_history_keeps_time_monotonic_and_starts_over_when_it_goes_back() -> Non
     assert len(history) == 1 and history.latest_stamp_ns() == 2 * S and history.at(2 * S)[0, 3] == 7.0
     history.clear()
     assert len(history) == 0
+
+
+def test_two_unknown_frames_are_both_named() -> None:
+    with pytest.raises(FrameNotFoundError, match="unknown frame\\(s\\) sonar, radar; known: base_link, camera"):
+        tree().lookup("radar", "sonar")
+
+
+def test_interpolated_pose_is_a_rotation_about_z() -> None:
+    history = PoseHistory()
+    history.add(1 * S, transform(yaw=np.deg2rad(170)))
+    history.add(2 * S, transform(yaw=np.deg2rad(-170)))
+    assert history.at(1 * S + S // 4) == pytest.approx(transform(yaw=np.deg2rad(175)))
+
+
+def test_beyond_the_newest_pose_is_the_newest_of_many() -> None:
+    history = PoseHistory()
+    for second in (1, 2, 3):
+        history.add(second * S, transform(x=float(second)))
+    assert history.at(3 * S + 50_000_000)[0, 3] == 3.0
+    assert history.at(1 * S - 50_000_000)[0, 3] == 1.0
+
+
+def test_integer_poses_interpolate_to_fractions() -> None:
+    history = PoseHistory()
+    history.add(1 * S, np.eye(4, dtype=np.int64))
+    moved = np.eye(4, dtype=np.int64)
+    moved[0, 3] = 1
+    history.add(2 * S, moved)
+    assert history.at(1 * S + S // 2)[0, 3] == 0.5
+
+
+def test_epoch_stamps_a_nanosecond_apart_interpolate_exactly() -> None:
+    """ROS stamps count nanoseconds since 1970 (about 1.7e18): more than a float64 holds exactly."""
+    epoch = 1_700_000_000 * S
+    history = PoseHistory()
+    history.add(epoch, transform(x=0.0))
+    history.add(epoch + 100, transform(x=1.0))
+    history.add(epoch + 101, transform(x=2.0))
+    assert history.at(epoch + 50)[0, 3] == 0.5
+    assert history.at(epoch + 101)[0, 3] == 2.0
+
+
+def test_exactly_one_second_back_is_late_and_more_starts_over() -> None:
+    history = PoseHistory()
+    history.add(3 * S, transform(x=3.0))
+    history.add(2 * S, transform(x=2.0))  # exactly 1 s back: late, dropped
+    assert len(history) == 1 and history.latest_stamp_ns() == 3 * S
+    history.add(2 * S - 1, transform(x=2.0))  # a nanosecond more: time went back
+    assert len(history) == 1 and history.latest_stamp_ns() == 2 * S - 1
+
+
+def test_the_history_holds_400_poses_by_default() -> None:
+    history = PoseHistory()
+    for index in range(401):
+        history.add(index * S, transform(x=float(index)))
+    assert len(history) == 400 and history.at(0) is None and history.at(1 * S)[0, 3] == 1.0

@@ -76,3 +76,22 @@ def test_empty_images_and_budgets_are_refused(shape: tuple[int, int]) -> None:
         fit_pixels(10, 10, 0)
     with pytest.raises(ValueError, match="unknown input size policy 'stretch'"):
         fit_image(10, 10, "stretch", 384, 640)
+
+
+def test_a_one_pixel_wide_image_fits() -> None:
+    fit = fit_letterbox(5, 1, 384, 640)
+    assert (fit.height, fit.width, fit.scaled_height, fit.scaled_width) == (5, 1, 384, 76)  # 1 * 384 / 5 -> 76
+
+
+@pytest.mark.parametrize(("height", "width"), [(375, 1242), (7, 3), (1, 154), (360, 480), (637, 1001)])
+def test_fitted_sizes_are_whole_pixels(height: int, width: int) -> None:
+    """Sizes are array shapes and slice ends: integers, whatever the ratios."""
+    for fit in (fit_letterbox(height, width, 384, 640), fit_image(height, width, "pixels", 384, 640)):
+        assert (fit.height, fit.width) == (height, width)
+        sizes = (fit.scaled_height, fit.scaled_width, fit.input_height, fit.input_width)
+        assert all(type(size) is int and size % 4 == 0 for size in sizes), fit
+
+
+def test_an_unknown_policy_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="unknown input size policy 'stretch' \\(pixels, letterbox\\)"):
+        fit_image(10, 10, "stretch", 384, 640)

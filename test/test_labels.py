@@ -66,3 +66,28 @@ def test_colours_are_cityscapes_own_and_ignore_is_black() -> None:
     assert image[0, 0].tolist() == [128, 64, 128] and image[0, 1].tolist() == [0, 0, 142]  # road, car
     assert image[1, 0].tolist() == [0, 0, 0] and image[1, 1].tolist() == [70, 130, 180]  # ignore, sky
     assert len(PALETTE) == len(CLASS_NAMES) and len({tuple(colour) for colour in PALETTE}) == len(PALETTE)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.uint16])
+def test_label_images_of_any_integer_type_look_up_alike(dtype: type) -> None:
+    ids = np.array([[0, 7, 26], [33, 255, 34]], dtype=dtype)
+    assert label_ids_to_train_ids(ids).tolist() == [[IGNORE, 0, 13], [18, IGNORE, IGNORE]]
+    labels = np.array([[0, 18, 255]], dtype=dtype)
+    assert colorize(labels).tolist() == [[list(PALETTE[0]), list(PALETTE[18]), [0, 0, 0]]]
+
+
+@pytest.mark.parametrize(("value", "dtype"), [(256, np.int32), (263, np.uint16), (-1, np.int64)])
+def test_values_beyond_the_table_are_refused_not_wrapped(value: int, dtype: type) -> None:
+    """As uint8, 263 would be 7 (road) and -1 would be 255: a wrong class or none, without a word."""
+    image = np.array([[7, value]], dtype=dtype)
+    with pytest.raises(ValueError, match=f"label id {value} is outside 0-255"):
+        label_ids_to_train_ids(image)
+    with pytest.raises(ValueError, match=f"label {value} is outside 0-255"):
+        colorize(image)
+
+
+def test_float_images_are_refused() -> None:
+    with pytest.raises(ValueError, match="label ids must be integers, not float32"):
+        label_ids_to_train_ids(np.zeros((2, 2), np.float32))
+    with pytest.raises(ValueError, match="labels must be integers, not float64"):
+        colorize(np.zeros((2, 2)))

@@ -72,7 +72,7 @@ def test_ade_and_fde_by_hand() -> None:
 
 def reference(*objects: tuple[str, float, float, int]) -> SimpleNamespace:
     """Ground truth shaped as autoware TrackedObjects are read: kind, x, y, identity; facing +x, standing."""
-    labels = {"car": 1, "pedestrian": 7}
+    labels = {"car": 1, "truck": 2, "pedestrian": 7}
 
     def tracked(kind: str, x: float, y: float, identity: int) -> SimpleNamespace:
         pose = SimpleNamespace(position=SimpleNamespace(x=x, y=y, z=0.8), orientation=SimpleNamespace(z=0.0, w=1.0))
@@ -231,3 +231,19 @@ def test_summary_of_a_half_found_bin_and_of_a_single_object() -> None:
     single.true_positives[("car", 0)] = 1
     single.false_positives[("car", 1)] = 1
     assert summarise(single)["mota"] == pytest.approx(0.0)  # 1 - (0 misses + 1 false alarm) / 1 object
+
+
+def test_a_truck_found_at_the_edge_of_the_margin_still_matches() -> None:
+    """Found things are kept to their range limit plus 3 m (inclusive), the largest match gate: a truck at
+    40 m seen 3 m farther is a match."""
+    scores = Scores()
+    _match(scores, [Found(np.array([43.0, 0.0]), 0.0, "truck")], reference(("truck", 40.0, 0.0, 1)), bool, np.eye(4))
+    assert dict(scores.true_positives) == {("truck", 2): 1} and not scores.false_negatives
+
+
+def test_ranges_are_measured_on_the_ground_plane_whatever_egos_height() -> None:
+    ego = np.eye(4)
+    ego[2, 3] = 5.0  # ego's base 5 m up in the map frame (a map whose origin lies below the road)
+    scores = Scores()
+    _match(scores, [], reference(("car", 39.8, 0.0, 1)), bool, ego)
+    assert scores.ground_truth_count == 1 and dict(scores.false_negatives) == {("car", 2): 1}

@@ -151,3 +151,31 @@ def test_inside_boxes_by_hand() -> None:
     other = (0.0, 0.0, 0.0, 1.0, 1.0)
     assert inside_boxes(np.array([[0.2, 0.2], *xy[:2]]), [other, box], margin=0.5).tolist() == [True, True, False]
     assert inside_boxes(xy, [], margin=0.5).tolist() == [False] * 6
+
+
+def test_a_box_edge_grown_by_the_default_half_metre_is_inside() -> None:
+    box = (0.0, 0.0, 0.0, 4.0, 2.0)  # not turned: along is x, across is y, exactly
+    xy = np.array([[2.5, 0.0], [-2.5, 0.0], [0.0, 1.5], [0.0, -1.5], [2.5 + 1e-9, 0.0], [0.0, 1.5 + 1e-9]])
+    assert inside_boxes(xy, [box]).tolist() == [True, True, True, True, False, False]
+
+
+def test_exactly_the_minimum_height_stands() -> None:
+    spec = GridSpec(size_m=10.0, resolution=0.5, obstacle_min_height=0.25, obstacle_max_height=2.5, min_points=2)
+    points = np.array([[3.1, -1.9, 0.25], [3.15, -1.85, 0.25], [1.1, -1.9, 0.2499], [1.15, -1.85, 0.2499]])
+    grid = build_grid(points, np.full(4, TRAIN_ID["wall"], np.uint8), 0.0, CENTRE, spec)
+    assert cell(grid, 3.1, -1.9) == OCCUPIED and cell(grid, 1.1, -1.9) == UNKNOWN
+
+
+def test_a_tracked_box_clears_only_standing_points_within_a_fifth_of_a_metre() -> None:
+    # The car box at (4, -2), turned 90 degrees, 4 m along y and 2 m across x, as above.
+    box = [(4.0, -2.0, np.pi / 2, 4.0, 2.0)]
+    pole_near = twice(4.0, -4.3, 1.0)  # along 2.3-2.35: 0.3 m past the box, beyond the 0.2 m it clears
+    kerb_under = twice(4.1, -1.9, 0.0)  # sidewalk at ground level under the box: not standing, stays
+    grid = grid_of([*pole_near, *kerb_under], [TRAIN_ID["pole"]] * 2 + [TRAIN_ID["sidewalk"]] * 2, boxes=box)
+    assert cell(grid, 4.0, -4.3) == OCCUPIED and cell(grid, 4.1, -1.9) == OCCUPIED
+
+
+def test_clearance_lookups_are_float32() -> None:
+    grid = grid_of(twice(3.1, -1.9, 1.0), [TRAIN_ID["wall"]] * 2)
+    assert grid.lookup_clearance(np.array([[3.0, -2.0], [30.0, 0.0]])).dtype == np.float32
+    assert grid_of([], []).lookup_clearance(np.array([[3.0, -2.0]])).dtype == np.float32

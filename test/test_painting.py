@@ -90,3 +90,32 @@ def test_painting_by_hand_occlusion_blocks_and_the_most_confident_camera() -> No
     assert alone.tolist() == [car] and sure.tolist() == [1.0]
     with pytest.raises(ValueError, match="label image 60x39 does not match camera info 60x40"):
         paint(points, [CameraView(camera, labels[:39], None, np.eye(4))])
+
+
+def test_occlusion_blocks_of_different_rows_never_share_a_nearest_depth() -> None:
+    """Block (row 0, column 1) and block (row 1, column 0) of a 60-pixel-wide image are different blocks: the
+    near point of one does not hide the far point of the other; no points, no blocks."""
+    from kvision_driving.perception.painting import OCCLUSION_MARGIN, _nearest_in_block
+
+    u, v = np.array([6, 0]), np.array([0, 6])
+    assert _nearest_in_block(u, v, np.array([10.0, 5.0]), 60).tolist() == [True, True]
+    # In one block: exactly at the slack's edge is still seen, just beyond it is hidden.
+    edge = 5.0 * (1.0 + OCCLUSION_MARGIN[0]) + OCCLUSION_MARGIN[1]
+    same = _nearest_in_block(np.array([0, 1, 2]), np.array([0, 1, 2]), np.array([5.0, edge, edge + 1e-9]), 60)
+    assert same.tolist() == [True, True, False]
+    empty = np.array([], dtype=np.intp)
+    assert _nearest_in_block(empty, empty, np.array([]), 60).tolist() == []
+
+
+def test_a_camera_view_without_both_poses_is_not_compensated_and_keeps_its_confidence() -> None:
+    from kvision_driving.core.camera import PinholeCamera
+
+    camera = PinholeCamera(60, 40, np.array([[50.0, 0, 30], [0, 50.0, 20], [0, 0, 1]]))
+    labels, confidence = np.zeros((40, 60), np.uint8), np.full((40, 60), 0.7, np.float32)
+    moved = np.eye(4)
+    moved[0, 3] = 2.0
+    as_is = camera_view(camera, labels, confidence, optical_in_base=np.eye(4), lidar_in_base=np.eye(4))
+    for poses in ({"base_at_lidar": moved}, {"base_at_camera": moved}):
+        view = camera_view(camera, labels, confidence, optical_in_base=np.eye(4), lidar_in_base=np.eye(4), **poses)
+        assert np.array_equal(view.lidar_to_optical, as_is.lidar_to_optical)
+    assert as_is.confidence is confidence

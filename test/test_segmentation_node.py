@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from kvision_driving.ros.qos import qos_by_name
 CAMERA = "/sensing/camera/front/image_raw"
 
 
-def start_node(ros_graph, model: Path, *params: str) -> None:
+def start_node(ros_graph, model: Path, *params: str, env: dict[str, str] | None = None) -> None:
     command = [
         "segmentation_node",
         "--ros-args",
@@ -40,7 +43,7 @@ def start_node(ros_graph, model: Path, *params: str) -> None:
     ]
     for param in params:
         command += ["-p", param]
-    ros_graph.start("segmentation", command)
+    ros_graph.start("segmentation", command, env)
 
 
 def camera_publisher(probe) -> Publisher:
@@ -265,3 +268,29 @@ def test_shipped_models_score_real_camvid_frames_as_their_cards_say(model_file: 
     if reference is not None:
         assert reference - scored["miou"] <= 0.01, (reference, scored["miou"])
     assert grid.stat().st_size > 50_000
+
+
+@pytest.mark.parametrize(("choice", "executor"), [("events", "EventsExecutor"), ("single", "SingleThreadedExecutor")])
+def test_the_node_works_in_either_executor(ros_graph, probe, tiny_model: Path, choice: str, executor: str) -> None:
+    """Events (the default where rclpy has it) or single-threaded (KVISION_EXECUTOR=single, and Humble's)."""
+    start_node(ros_graph, tiny_model, env={"KVISION_EXECUTOR": choice})
+    labels = probe.subscribe(Image, "/perception/segmentation/labels", qos_by_name("reliable"))
+    diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+    publisher = camera_publisher(probe)
+    frame = np.zeros((64, 96, 3), np.uint8)
+    for stamp in (1_000, 2_000, 3_000):
+        publisher.publish(numpy_to_image(frame, "rgb8", make_header(stamp, "camera_front_optical")))
+        probe.wait_for(lambda s=stamp: any(stamp_to_ns(m.header.stamp) == s for m in labels), 30, f"labels {stamp}")
+    probe.wait_for(lambda: any(diagnostics), 10, "diagnostics")
+    assert f"spinning in {executor}" in ros_graph.log("segmentation")
+
+
+def test_an_unknown_executor_is_a_clear_error(tiny_model: Path) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "segmentation_node"), "--ros-args", "-p", f"model_path:={tiny_model}"],
+        env={**os.environ, "KVISION_EXECUTOR": "multi"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "KVISION_EXECUTOR='multi': expected events or single" in result.stderr

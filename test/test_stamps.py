@@ -66,3 +66,10 @@ def test_rate_zero_takes_everything_and_counts_nothing() -> None:
     assert windows.period_ns == 0
     assert all(windows.take(stamp) for stamp in (5, 5, 6, 1))
     assert windows.limited == 0
+
+
+def test_a_window_claimed_mid_way_refuses_the_rest_of_it() -> None:
+    windows = RateWindows(10.0)
+    assert windows.take(150_000_000)  # mid-window: the window is 100-200 ms, not "1.5"
+    assert not windows.take(160_000_000) and not windows.open(199_999_999)
+    assert windows.take(200_000_000)

@@ -71,3 +71,19 @@ def test_no_latencies_summarise_as_not_a_number() -> None:
     assert summary["count"] == 0
     assert set(summary) == {"count", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"}
     assert all(math.isnan(value) for key, value in summary.items() if key != "count")
+
+
+def test_defaults_keep_1000_samples_and_rate_over_5_seconds_of_up_to_10000_ticks() -> None:
+    samples = RollingSamples()
+    for value in range(1001):
+        samples.add(float(value))
+    assert len(samples) == 1000 and samples.summary()["max"] == 1000.0 and samples.percentile(0) == 1.0
+    meter = RateMeter()
+    for tick in range(11):
+        meter.tick(tick * 0.5)  # 2 Hz for 5 s
+    assert meter.rate(5.0) == pytest.approx(2.0)
+    assert meter.rate(5.25) == pytest.approx(2.0)  # the tick at 0.0 is 5.25 s old now: out of the window
+    busy = RateMeter(window_s=1e6)
+    for tick in range(10_001):
+        busy.tick(tick * 1e-3)
+    assert busy.rate(10.0) == pytest.approx(9_999 / 9.999)  # the first tick fell out, 10,000 remain

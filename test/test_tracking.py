@@ -139,3 +139,95 @@ def test_a_track_is_born_where_it_was_seen_standing_with_its_position_noise_by_h
     other = tracker._birth(Detection("animal", 0.9, np.array([0.0, 0.0, 0.5]), 0.0, (1.0, 1.0, 1.0), 10), 78)
     np.testing.assert_allclose(np.diag(other.covariance)[:2], [0.3**2, 0.3**2])  # a kind without its own noise
     assert other.track_id != born.track_id
+
+
+def box(kind: str, x: float, y: float, yaw: float = 0.0, z: float = 0.8) -> Detection:
+    return Detection(kind, 0.9, np.array([x, y, z]), yaw, (4.5, 1.85, 1.5), 50)
+
+
+def test_defaults_confirm_on_the_third_hit_keep_five_misses_and_fifty_positions() -> None:
+    tracker = MultiObjectTracker(seed=0)
+    assert [len(c) for c in run(tracker, [[seen("car", 0.2 * k, 0.0)] for k in range(3)])] == [0, 0, 1]
+    assert [len(c) for c in run(tracker, [[]] * 6, start=3)] == [1, 1, 1, 1, 1, 0]  # the sixth miss ends it
+    tracker = MultiObjectTracker(seed=0)
+    run(tracker, [[seen("car", 0.1 * k, 0.0)] for k in range(60)])
+    (track,) = tracker.tracks
+    assert len(track.history) == 50 and track.history[0][0] == 10 * STEP_NS
+
+
+def test_history_stamps_are_the_sweeps_stamps() -> None:
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    run(tracker, [[seen("car", 0.0, 0.0)], [seen("car", 0.1, 0.0)]], start=7)
+    assert [stamp for stamp, _, _ in tracker.tracks[0].history] == [7 * STEP_NS, 8 * STEP_NS]
+
+
+def test_a_repeated_stamp_is_no_reset_and_each_reset_is_counted() -> None:
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    tracker.update([seen("car", 0.0, 0.0)], 5 * STEP_NS)
+    tracker.update([seen("car", 0.0, 0.0)], 5 * STEP_NS)
+    assert tracker.resets == 0 and len(tracker.tracks) == 1
+    tracker.update([], 4 * STEP_NS)
+    tracker.update([], 3 * STEP_NS)
+    assert tracker.resets == 2
+
+
+def test_an_unknown_kind_gets_the_default_noise_by_hand() -> None:
+    """Kinds outside the table (a trailer): process noise 3 m2/s3, measurement noise 0.3 m."""
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    tracker.update([box("trailer", 0.0, 0.0)], 0)
+    (track,) = tracker.tracks
+    assert np.diag(track.covariance) == pytest.approx([0.09, 0.09, 25.0, 25.0])
+    tracker.update([box("trailer", 0.5, 0.0)], 1_000_000_000)
+    # Predicted over 1 s: P_xx = 0.09 + 25 + 3 / 4 = 25.84; gain on x = 25.84 / (25.84 + 0.09).
+    assert tracker.tracks[0].state[0] == pytest.approx(0.5 * 25.84 / 25.93)
+
+
+def test_the_gate_needs_both_the_statistics_and_the_distance() -> None:
+    # One second after birth the velocity is unknown (+-5 m/s), so 5 m is statistically likely (d2 = 0.96) but
+    # farther than MAX_GATE_M; exactly 4 m is within it.
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    tracker.update([box("car", 0.0, 0.0)], 0)
+    tracker.update([box("car", 5.0, 0.0)], 1_000_000_000)
+    assert len(tracker.tracks) == 2  # a new track, the old one coasting
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    tracker.update([box("car", 0.0, 0.0)], 0)
+    identity = tracker.tracks[0].track_id
+    tracker.update([box("car", MAX_GATE_M, 0.0)], 1_000_000_000)
+    assert len(tracker.tracks) == 1 and tracker.tracks[0].track_id == identity
+
+
+def test_a_detection_of_another_kind_does_not_hide_the_next_one() -> None:
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    tracker.update([box("car", 0.0, 0.0)], 0)
+    identity = tracker.tracks[0].track_id
+    tracker.update([box("pedestrian", 30.0, 0.0), box("car", 0.3, 0.0)], STEP_NS)
+    car = next(track for track in tracker.tracks if track.kind == "car")
+    assert len(tracker.tracks) == 2 and car.track_id == identity
+
+
+@pytest.mark.parametrize(
+    ("seen_yaw", "expected"),
+    [
+        (1.1 + np.pi, 1.1),  # a box seen back to front: the nearer heading
+        (1.0 + 1.2, 2.2),  # turned 1.2 rad (less than a right angle): taken as it is
+    ],
+)
+def test_a_standing_tracks_heading_is_its_boxs_nearer_one(seen_yaw: float, expected: float) -> None:
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    tracker.update([box("car", 0.0, 0.0, yaw=1.0)], 0)
+    tracker.update([box("car", 0.0, 0.0, yaw=seen_yaw)], STEP_NS)
+    yaw = tracker.tracks[0].yaw
+    assert (np.cos(yaw), np.sin(yaw)) == pytest.approx((np.cos(expected), np.sin(expected)))
+
+
+def test_a_track_moving_faster_than_a_metre_a_second_heads_where_it_moves() -> None:
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    run(tracker, [[box("car", 0.15 * k, 0.0, yaw=0.6)] for k in range(15)])  # 1.5 m/s along x, box turned
+    (track,) = tracker.tracks
+    assert 1.0 < track.speed < 2.0 and abs(track.yaw) < 0.05
+
+
+def test_height_is_smoothed_towards_what_is_seen() -> None:
+    tracker = MultiObjectTracker(confirm_hits=1, seed=0)
+    run(tracker, [[box("car", 0.0, 0.0, z=2.0)]] * 2)
+    assert tracker.tracks[0].z == pytest.approx(2.0)

@@ -175,6 +175,8 @@ def test_scores_average_the_classes_present_in_the_truth_by_hand() -> None:
     assert result["pixel_accuracy"] == pytest.approx((6 + 3 + 1 + 5) / 20)
     assert result["confusion"] == confusion.tolist()
     assert np.isnan(scores(np.zeros((3, 3), np.int64), ("road", "car"))["miou"])
+    one_pixel = scores(np.array([[1, 0], [0, 0]]), ("road", "car"))  # a one-pixel image, right
+    assert one_pixel["pixel_accuracy"] == 1.0 and one_pixel["miou"] == 1.0
 
 
 def test_class_weights_favour_rare_classes_and_skip_absent_ones() -> None:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import ctypes
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 M_TRIM_THRESHOLD = -1  # <malloc.h>
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's upper limit for this setting on 64-bit; the DDS segment is as large
 TRIM_THRESHOLD = 128 * 1024 * 1024
+SETTINGS = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 #: Any of these in the environment means malloc is tuned deliberately: leave it alone.
 USER_MALLOC_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
@@ -31,12 +32,15 @@ def user_tuned_malloc(env: Mapping[str, str]) -> bool:
     return any(name in env for name in USER_MALLOC_SETTINGS) or "glibc.malloc." in env.get("GLIBC_TUNABLES", "")
 
 
-def keep_large_buffers(env: Mapping[str, str] | None = None) -> bool:
-    """Raise glibc's mmap and trim thresholds for this process; True if it did."""
+def keep_large_buffers(env: Mapping[str, str] | None = None, mallopt: Callable[[int, int], int] | None = None) -> bool:
+    """Raise glibc's mmap and trim thresholds for this process; True if glibc took both. ``mallopt``: the C
+    library's (the default), or a stand-in that records what would be set."""
     if user_tuned_malloc(os.environ if env is None else env):
         return False
-    # The symbols already loaded into this process, the C library's among them.
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is None:  # not glibc
-        return False
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    if mallopt is None:
+        # The symbols already loaded into this process, the C library's among them.
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+        if mallopt is None:  # not glibc
+            return False
+    accepted = [mallopt(parameter, value) for parameter, value in SETTINGS]  # every one tried
+    return all(accepted)

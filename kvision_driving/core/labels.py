@@ -85,7 +85,7 @@ def label_ids_to_train_ids(label_ids: NDArray[np.integer]) -> NDArray[np.uint8]:
     table = np.full(256, IGNORE, dtype=np.uint8)
     for label_id, train_id in LABEL_ID_TO_TRAIN_ID.items():
         table[label_id] = train_id
-    return table[np.asarray(label_ids, dtype=np.uint8)]
+    return _look_up(table, label_ids, "label id")
 
 
 def check_train_ids(labels: NDArray[np.integer]) -> None:
@@ -103,4 +103,16 @@ def colorize(labels: NDArray[np.integer]) -> NDArray[np.uint8]:
     """An (H, W, 3) rgb image of train ids; ignore is black."""
     table = np.zeros((256, 3), dtype=np.uint8)
     table[: len(PALETTE)] = PALETTE
-    return table[np.asarray(labels, dtype=np.uint8)]
+    return _look_up(table, labels, "label")
+
+
+def _look_up(table: NDArray[np.uint8], values: NDArray[np.integer], what: str) -> NDArray[np.uint8]:
+    """``table[values]`` for integer images of any dtype. A value the table does not cover is refused: cast
+    to uint8 first, 263 would silently have become 7 (road)."""
+    values = np.asarray(values)
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ValueError(f"{what}s must be integers, not {values.dtype}")
+    if values.dtype != np.uint8 and values.size and (values.min() < 0 or values.max() >= len(table)):
+        bad = values[(values < 0) | (values >= len(table))].flat[0]
+        raise ValueError(f"{what} {bad} is outside 0-{len(table) - 1}")
+    return table[values]

@@ -402,7 +402,7 @@ def _match(
     candidates = []
     for item in found:
         distance = distance_of(item.xy)
-        if distance <= RANGE_LIMIT.get(item.kind, 40.0) + 3.0:  # near the limit: count only if it matches
+        if distance <= RANGE_LIMIT[item.kind] + 3.0:  # near the limit: count only if it matches
             candidates.append((item, distance))
     cost = np.full((len(wanted), len(candidates)), 1e6)
     for i, (kind, xy, *_rest) in enumerate(wanted):
@@ -436,9 +436,9 @@ def _match(
     # wrong (KITTI's "don't care"): only what is found on nothing counts as a false positive.
     everything = [_object_pose(obj)[0] for obj in reference.objects]
     for j, (item, distance) in enumerate(candidates):
-        if j in matched_found or distance > RANGE_LIMIT.get(item.kind, 40.0):
+        if j in matched_found or distance > RANGE_LIMIT[item.kind]:
             continue
-        if any(np.linalg.norm(item.xy - xy) <= MATCH_DISTANCE.get(item.kind, 2.0) for xy in everything):
+        if any(np.linalg.norm(item.xy - xy) <= MATCH_DISTANCE[item.kind] for xy in everything):
             continue
         scores.false_positives[(item.kind, range_bin(distance))] += 1
 

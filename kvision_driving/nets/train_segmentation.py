@@ -264,7 +264,7 @@ def iou_from_confusion(confusion: NDArray[np.int64]) -> tuple[NDArray[np.float64
     true_positive = np.diag(confusion).astype(np.float64)
     union = confusion.sum(0) + confusion.sum(1) - true_positive
     present = confusion.sum(1) > 0
-    iou = np.divide(true_positive, union, out=np.zeros_like(true_positive), where=union > 0)
+    iou = true_positive / np.maximum(union, 1.0)  # counts: a union of 0 has no true positive either, so 0
     return iou, present
 
 

@@ -10,6 +10,7 @@ What a node gets from :class:`KvisionNode`:
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ from typing import TypeVar
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.time import Time
@@ -224,16 +225,34 @@ def stamp_of(message: object) -> Time:
     return Time.from_msg(message.header.stamp)  # type: ignore[attr-defined]
 
 
+def make_executor() -> Executor:
+    """The executor a node spins in: rclpy's events executor where it exists (Jazzy and later) unless
+    ``KVISION_EXECUTOR=single``, else the single-threaded one. The single-threaded executor rebuilds its wait
+    set in Python for every callback; the events executor dispatches from C++."""
+    choice = os.environ.get("KVISION_EXECUTOR", "events")
+    if choice not in ("events", "single"):
+        raise ParameterError(f"KVISION_EXECUTOR={choice!r}: expected events or single")
+    if choice == "events":
+        try:
+            from rclpy.experimental import EventsExecutor
+        except ImportError:  # Humble
+            pass
+        else:
+            return EventsExecutor()
+    return SingleThreadedExecutor()
+
+
 def run_node(factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
     """Entry point body for every node: DDS defaults, init, build (exit 2 on bad parameters), spin."""
     prepare_ros_process()
     rclpy.init(args=args)
     node: Node | None = None
     try:
+        executor = make_executor()  # first: a wrong choice is refused before any model is loaded
         node = factory()
         freeze_startup_objects()  # imports, model and node live as long as the process: no collector passes
-        executor = SingleThreadedExecutor()
         executor.add_node(node)
+        node.get_logger().info(f"spinning in {type(executor).__name__}")
         # Tools (benchmarks, players) set ``finished`` to exit; long-running nodes never do.
         while rclpy.ok() and not getattr(node, "finished", False):
             executor.spin_once(timeout_sec=0.1)

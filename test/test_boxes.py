@@ -1,0 +1,90 @@
+"""core/boxes.py by hand: corners, overlap by separating axes, and the gap between two boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kvision_driving.core.boxes import box_corners, box_corners_3d, box_distance, boxes_overlap
+
+
+def square(x: float, y: float, side: float = 1.0, yaw: float = 0.0) -> np.ndarray:
+    return box_corners(x, y, yaw, side, side)
+
+
+def test_corners_counter_clockwise_from_front_left() -> None:
+    assert box_corners(1.0, 2.0, 0.0, 4.0, 2.0) == pytest.approx(np.array([[3, 3], [-1, 3], [-1, 1], [3, 1]]))
+    # Turned a quarter left, the front points up +y: front-left is at (1 - 1, 2 + 2).
+    assert box_corners(1.0, 2.0, np.pi / 2, 4.0, 2.0) == pytest.approx(np.array([[0, 4], [0, 0], [2, 0], [2, 4]]))
+
+
+def test_upright_box_corners_bottom_then_top() -> None:
+    corners = box_corners_3d(np.array([1.0, 2.0, 3.0]), 0.0, (4.0, 2.0, 1.0))
+    footprint = [[3, 3], [-1, 3], [-1, 1], [3, 1]]
+    assert corners == pytest.approx(np.array([[*xy, 2.5] for xy in footprint] + [[*xy, 3.5] for xy in footprint]))
+
+
+@pytest.mark.parametrize(
+    ("b", "overlap"),
+    [
+        (square(1.1, 0.0), False),  # a 0.1 m gap across x: only an edge normal separates them
+        (square(-1.1, 0.0), False),
+        (square(0.0, 1.1), False),
+        (square(1.0, 0.0), True),  # edges touching exactly: no gap, so no separating axis
+        (square(-1.0, 0.0), True),
+        (square(0.0, -1.0), True),
+        (square(0.5, 0.5), True),
+        (square(1.0, 1.0), True),  # corners touching
+        (square(0.0, 0.0, side=0.2), True),  # one inside the other
+    ],
+)
+def test_axis_aligned_overlap(b: np.ndarray, overlap: bool) -> None:
+    a = square(0.0, 0.0)
+    assert boxes_overlap(a, b) is overlap
+    assert boxes_overlap(b, a) is overlap
+
+
+def test_turned_boxes_are_separated_only_along_their_own_normals() -> None:
+    # Two 4 x 1 m boxes turned 30 degrees, side by side 1.2 m apart across their width: a 0.2 m gap that
+    # only the normal of their long sides shows (x and y, the axes of a box not turned, both overlap).
+    yaw = np.deg2rad(30.0)
+    across = np.array([-np.sin(yaw), np.cos(yaw)])
+    a = box_corners(0.0, 0.0, yaw, 4.0, 1.0)
+    assert not boxes_overlap(a, box_corners(*(1.2 * across), yaw, 4.0, 1.0))
+    assert boxes_overlap(a, box_corners(*(0.9 * across), yaw, 4.0, 1.0))
+    # A diamond (a square turned 45 degrees) beside a square, its corner towards the square's side: the
+    # square's normal x separates them.
+    diamond = square(2.5, 0.0, side=2.0, yaw=np.pi / 4)  # its left corner at x 2.5 - sqrt(2) = 1.086
+    assert not boxes_overlap(square(0.0, 0.0, side=2.0), diamond)
+    assert boxes_overlap(square(0.2, 0.0, side=2.0), diamond)
+    # The square's corner (1, 1) towards the diamond's lower-left side x + y = cx + cy - sqrt(2): only the
+    # diamond's normal (1, 1) separates them (in x and in y they overlap).
+    corner_gap = square(2.2, 2.2, side=2.0, yaw=np.pi / 4)  # x + y = 4.4 - 1.414 = 2.986 > 2
+    assert not boxes_overlap(square(0.0, 0.0, side=2.0), corner_gap)
+    assert boxes_overlap(square(0.0, 0.0, side=2.0), square(1.6, 1.6, side=2.0, yaw=np.pi / 4))  # 1.786 < 2
+
+
+@pytest.mark.parametrize(
+    ("b", "distance"),
+    [
+        (square(2.0, 0.0), 1.0),  # parallel sides 1 m apart
+        (square(0.0, -2.5), 1.5),
+        (square(2.0, 2.0), np.sqrt(2.0)),  # corner (0.5, 0.5) to corner (1.5, 1.5)
+        (square(0.6, 0.0), 0.0),  # overlapping
+        (square(1.5, 0.25), 0.5),  # offset along the side: the gap is still across it
+        # A diamond's corner facing the middle of a side: its left corner (3 - sqrt(2), 0) to the side x = 0.5.
+        (square(3.0, 0.0, side=2.0, yaw=np.pi / 4), 2.5 - np.sqrt(2.0)),
+    ],
+)
+def test_distance_between_boxes_by_hand(b: np.ndarray, distance: float) -> None:
+    a = square(0.0, 0.0)
+    assert box_distance(a, b) == pytest.approx(distance, abs=1e-12)
+    assert box_distance(b, a) == pytest.approx(distance, abs=1e-12)
+
+
+def test_distance_between_small_boxes_projects_onto_their_short_sides() -> None:
+    # 0.2 m boxes (pedestrian-sized sides shorter than a metre) 0.5 m apart centre to centre, 0.05 m offset.
+    assert box_distance(square(0.0, 0.0, side=0.2), square(0.5, 0.05, side=0.2)) == pytest.approx(0.3, abs=1e-12)
+    # Corner to the middle of a short side: the corner (0.1, 0.1) of a turned box's neighbour.
+    diamond = square(0.3, 0.0, side=0.2, yaw=np.pi / 4)  # left corner at x 0.3 - 0.1 * sqrt(2)
+    assert box_distance(square(0.0, 0.0, side=0.2), diamond) == pytest.approx(0.2 - 0.1 * np.sqrt(2.0), abs=1e-12)
