@@ -240,3 +240,47 @@ def pinhole_info(width: int, height: int):
     from kvision_driving.ros.convert import make_header, pinhole_to_camera_info
 
     return pinhole_to_camera_info(PinholeCamera.from_fov(width, height, 1.5), make_header(0, "camera_front_optical"))
+
+
+def test_a_sweep_waits_for_its_labels_only_as_long_as_keeps_it_fresh(ros_graph, probe) -> None:
+    """stale_after_s 1 s, label_wait_s 5 s, a sweep 0.5 s old and no labels: fusion stops waiting when the
+    sweep's budget is spent, fuses it unpainted and counts the shortened wait (it would otherwise wait 5 s)."""
+    import time as clock
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import CameraInfo
+    from tf2_msgs.msg import TFMessage
+
+    from kvision_driving.core.geometry import make_transform
+    from kvision_driving.perception.painting import UNKNOWN
+    from kvision_driving.ros.convert import make_header, matrix_to_transform_stamped, xyz_to_pointcloud2
+    from kvision_driving.ros.diagnostics import status_values
+    from kvision_driving.ros.qos import tf_static_qos
+
+    diagnostics = probe.subscribe(DiagnosticArray, "/diagnostics", qos_by_name("reliable"))
+    painted = probe.subscribe(PointCloud2, "/perception/fusion/painted_points", qos_by_name("sensor_data"))
+    params = ["diagnostics_period_s:=0.3", "input_qos:=reliable", "confidence_topics:=['']", "stale_after_s:=1.0"]
+    params.append("label_wait_s:=5.0")
+    ros_graph.start("fusion", ["fusion_node", "--ros-args", *[arg for param in params for arg in ("-p", param)]])
+    points = probe.node.create_publisher(PointCloud2, "/sensing/lidar/top/points", qos_by_name("reliable"))
+    info = probe.node.create_publisher(CameraInfo, "/sensing/camera/front/camera_info", qos_by_name("reliable"))
+    tf = probe.node.create_publisher(TFMessage, "/tf_static", tf_static_qos())
+    probe.wait_for_subscribers("/sensing/lidar/top/points", timeout_s=60)
+    probe.wait_for_publishers("/perception/fusion/painted_points")
+    lidar = matrix_to_transform_stamped(make_transform(translation=[1, 0, 1.9]), "base_link", "lidar_top")
+    optical = make_transform([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], [1.5, 0, 1.5])
+    tf.publish(TFMessage(transforms=[lidar, matrix_to_transform_stamped(optical, "base_link", "camera_front_optical")]))
+    info.publish(pinhole_info(64, 48))
+    clock.sleep(0.5)
+    cloud = np.random.default_rng(0).normal(0, 10, (2000, 3)).astype(np.float32)
+    stamp = clock.time_ns() - 500_000_000  # the node runs on wall time: half its budget already gone
+    points.publish(xyz_to_pointcloud2(cloud, make_header(stamp, "lidar_top")))
+
+    def shortened() -> int:
+        values = [status_values(s) for a in diagnostics for s in a.status if s.name == "kvision: fusion_node"]
+        return int(values[-1].get("label_waits_shortened", 0)) if values else 0
+
+    probe.wait_for(lambda: shortened() == 1 and bool(painted), 20, "the shortened wait and the painted sweep")
+    (sweep,) = painted
+    assert stamp_to_ns(sweep.header.stamp) == stamp
+    assert np.all(pointcloud2_to_array(sweep)["label"] == UNKNOWN)

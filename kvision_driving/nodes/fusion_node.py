@@ -78,6 +78,7 @@ class FusionNode(KvisionNode):
         self.cameras = len(label_topics)
         self.labels: list[deque] = [deque(maxlen=LABEL_BUFFER) for _ in label_topics]
         self.labels_arrived = threading.Condition()
+        self.label_waits_shortened = 0  # label waits cut to what keeps a sweep within stale_after_s
         self.confidences: list[dict[int, object]] = [{} for _ in label_topics]
         self.cameras_known: list[PinholeCamera | None] = [None] * self.cameras
         self.unpainted_views = 0
@@ -153,14 +154,23 @@ class FusionNode(KvisionNode):
 
     def wait_for_labels(self, stamp_ns: int) -> None:
         """Segmentation is usually slower than the lidar driver: give the sweep's label images up to
-        ``label_wait_s`` to arrive instead of fusing an unpainted cloud."""
+        ``label_wait_s`` to arrive instead of fusing an unpainted cloud, and with ``stale_after_s`` set no
+        longer than the sweep stays within it (an unpainted answer on time beats a painted one too late;
+        counted in ``label_waits_shortened`` when that ends a wait)."""
         max_offset = int(float(self.params["max_offset_s"]) * 1e9)
-        deadline = time.monotonic() + float(self.params["label_wait_s"])
+        wait_s = float(self.params["label_wait_s"])
+        budget_s = float(self.params["stale_after_s"])
+        age_s = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9
+        shortened = budget_s > 0.0 and budget_s - age_s < wait_s
+        deadline = time.monotonic() + (max(budget_s - age_s, 0.0) if shortened else wait_s)
         with self.labels_arrived:
             for index in range(self.cameras):
                 while not self._labels_settled(index, stamp_ns, max_offset):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
+                        if shortened:
+                            self.label_waits_shortened += 1
+                            self.health.set_value("label_waits_shortened", self.label_waits_shortened)
                         return
                     self.labels_arrived.wait(remaining)
 
