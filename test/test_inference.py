@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +16,14 @@ from conftest import SHARED_DATA
 from kvision_driving.data.cityscapes import DatasetError, find_samples, load_sample
 from kvision_driving.data.segmentation_sets import load_spec
 from kvision_driving.inference.backends import BackendUnavailableError, auto_backend, create_backend
-from kvision_driving.inference.model_card import ModelIntegrityError, card_path_for, load_card, verified_card
+from kvision_driving.inference.model_card import (
+    ModelIntegrityError,
+    card_path_for,
+    load_card,
+    sha256_of,
+    shipped_model,
+    verified_card,
+)
 from kvision_driving.inference.preprocess import ImagePreprocessor
 from kvision_driving.inference.tensorrt import (
     INSTALL_HINT,
@@ -324,17 +332,54 @@ def test_quantized_model_is_verified_by_its_card_and_follows_the_float_model(tin
         quantize_model(tiny_model, [], tmp_path / "none.onnx")
 
 
-def test_cpu_onnxruntime_takes_the_shipped_int8_model_everything_else_the_float_one(tmp_path: Path) -> None:
+def test_cpu_onnxruntime_takes_the_faster_shipped_variant_everything_else_the_float_one(tmp_path: Path) -> None:
     from kvision_driving.ros.models import model_to_open
 
-    params = {"model_path": "", "cpu_int8": True}
-    assert model_to_open(params, "segmentation.onnx", "onnxruntime").name == "segmentation_int8.onnx"
-    assert model_to_open({**params, "cpu_int8": False}, "segmentation.onnx", "onnxruntime").name == "segmentation.onnx"
+    params = {"model_path": "", "cpu_model": "int8", "threads": 0}
+    assert model_to_open(params, "segmentation.onnx", "onnxruntime") == (shipped_model("segmentation_int8.onnx"),
+                                                                         "cpu_model int8")  # fmt: skip
+    assert model_to_open({**params, "cpu_model": "float"}, "segmentation.onnx", "onnxruntime")[0].name == (
+        "segmentation.onnx"
+    )
     for backend in ("torch", "tensorrt", "onnxruntime-cuda"):
-        assert model_to_open(params, "segmentation.onnx", backend).name == "segmentation.onnx"
-    assert model_to_open(params, "actions.onnx", "onnxruntime").name == "actions.onnx"  # none shipped: float
+        assert model_to_open(params, "segmentation.onnx", backend)[0].name == "segmentation.onnx"
+    assert model_to_open(params, "actions.onnx", "onnxruntime")[0].name == "actions.onnx"  # none shipped: float
     mine = tmp_path / "mine.onnx"
-    assert model_to_open({**params, "model_path": str(mine)}, "segmentation.onnx", "onnxruntime") == mine
+    assert model_to_open({**params, "model_path": str(mine)}, "segmentation.onnx", "onnxruntime")[0] == mine
+    # fastest: both measured (or read from this machine's cache), the smaller time wins, and the reason says so.
+    model, why = model_to_open({**params, "cpu_model": "fastest"}, "segmentation.onnx", "onnxruntime")
+    times = dict(re.findall(r"(segmentation(?:_int8)?\.onnx) ([0-9.]+) ms", why))
+    assert set(times) == {"segmentation.onnx", "segmentation_int8.onnx"}, why
+    assert model.name == min(times, key=lambda name: float(times[name]))
+
+
+def test_the_faster_variant_is_measured_once_per_machine_and_file(tiny_model: Path, tmp_path: Path) -> None:
+    from kvision_driving.inference.fastest import fastest_variant, run_ms, variant_key
+
+    other = tmp_path / "other.onnx"  # another file (another sha256), timed by the stand-in only
+    other.write_bytes(tiny_model.read_bytes() + b"another model")
+    card = json.loads(card_path_for(tiny_model).read_text())
+    card_path_for(other).write_text(json.dumps({**card, "file": other.name, "sha256": sha256_of(other)}))
+    measured: list[str] = []
+
+    def measure(model: Path, threads: int) -> float:
+        measured.append(model.name)
+        return {tiny_model.name: 12.0, other.name: 7.5}[model.name]
+
+    cache = tmp_path / "cache" / "variants.json"
+    assert fastest_variant([tiny_model, other], 2, cache, measure) == (
+        other,
+        {tiny_model.name: 12.0, "other.onnx": 7.5},
+    )
+    assert measured == [tiny_model.name, other.name]
+    assert fastest_variant([tiny_model, other], 2, cache, measure)[0] == other and len(measured) == 2  # cached
+    assert json.loads(cache.read_text())[variant_key(tiny_model, 2)] == 12.0
+    fastest_variant([tiny_model], 1, cache, measure)  # another thread count is another measurement
+    assert measured[-1] == tiny_model.name and len(measured) == 3
+    cache.write_text("{not json")
+    fastest_variant([tiny_model, other], 2, cache, measure)  # unreadable: measured again, rewritten
+    assert len(measured) == 5 and json.loads(cache.read_text())
+    assert run_ms(tiny_model, 1, runs=3) > 0.0  # the real measurement runs the model on its input shape
 
 
 def test_quantize_command_writes_the_model_and_its_card_and_keeps_an_existing_one(

@@ -187,7 +187,8 @@ def test_kvision_usage_errors_exit_non_zero_without_traceback() -> None:
 
 def test_the_machine_is_told_apart_by_its_cpu_and_vector_extensions(tmp_path: Path) -> None:
     """Benchmark JSONs and kvision doctor carry the CPU, its vector extensions and the library versions."""
-    from kvision_driving.bench.machine import cpu_description, describe, machine_info
+    from kvision_driving.bench.machine import describe, machine_info
+    from kvision_driving.core.cpu import cpu_description
 
     epyc = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t\t: fpu sse avx2 fma\n\nprocessor\t: 1\n"
     xeon = "model name\t: Intel(R) Xeon(R) CPU\nflags\t\t: avx2 fma avx512f avx512_vnni\n"

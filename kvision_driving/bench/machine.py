@@ -13,30 +13,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# Vector extensions that change inference speed most (VNNI: int8 dot products; BF16/AMX: bfloat16 training).
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+from kvision_driving.core.cpu import this_cpu
+
 PACKAGES = ("onnxruntime", "onnxruntime-gpu", "torch", "numpy", "opencv-python-headless", "open3d-cpu", "tensorrt")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
-def cpu_description(cpuinfo: str) -> tuple[str, list[str]]:
-    """(model name, the ISA_FLAGS present) from the text of /proc/cpuinfo."""
-    model, flags = "unknown", set()
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and model == "unknown":
-            model = value.strip()
-        elif key == "flags" and not flags:
-            flags = set(value.split())
-    return model, [flag for flag in ISA_FLAGS if flag in flags]
-
-
 def machine_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, Any]:
-    try:
-        model, flags = cpu_description(cpuinfo.read_text())
-    except OSError:
-        model, flags = platform.processor() or "unknown", []
+    model, flags = this_cpu(cpuinfo)
     versions = {}
     for package in PACKAGES:
         try:

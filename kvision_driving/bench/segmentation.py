@@ -26,7 +26,7 @@ from kvision_driving.sim.simulator import Simulator
 
 VARIANTS = {
     "onnxruntime": ["segmentation_node", "--ros-args", "-p", "backend:=onnxruntime", "-p", "publish_overlay:=false"],
-    "onnxruntime-float": ["segmentation_node", "--ros-args", "-p", "backend:=onnxruntime", "-p", "cpu_int8:=false"],
+    "onnxruntime-float": ["segmentation_node", "--ros-args", "-p", "backend:=onnxruntime", "-p", "cpu_model:=float"],
     "torch": ["segmentation_node", "--ros-args", "-p", "backend:=torch", "-p", "publish_overlay:=false"],
     "naive": ["segmentation_baseline_node", "--ros-args"],
 }
