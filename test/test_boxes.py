@@ -88,3 +88,50 @@ def test_distance_between_small_boxes_projects_onto_their_short_sides() -> None:
     # Corner to the middle of a short side: the corner (0.1, 0.1) of a turned box's neighbour.
     diamond = square(0.3, 0.0, side=0.2, yaw=np.pi / 4)  # left corner at x 0.3 - 0.1 * sqrt(2)
     assert box_distance(square(0.0, 0.0, side=0.2), diamond) == pytest.approx(0.2 - 0.1 * np.sqrt(2.0), abs=1e-12)
+
+
+@pytest.mark.parametrize("offset", [(10.0, 0.0), (-10.0, 0.0), (0.0, 10.0), (0.0, -10.0)])
+def test_long_boxes_far_from_the_origin_side_by_side(offset: tuple[float, float]) -> None:
+    """4 x 1 m boxes, so their axes' projections differ in scale, away from the origin, so each axis's
+    extremes differ: 0.2 m apart across their length they are separate, 0.1 m overlapping they are not."""
+    x, y = offset
+    a = box_corners(x, y, 0.0, 4.0, 1.0)
+    for gap, overlap in ((1.2, False), (0.9, True)):
+        b = box_corners(x, y + gap, 0.0, 4.0, 1.0)
+        assert boxes_overlap(a, b) is overlap and boxes_overlap(b, a) is overlap
+        b = box_corners(x + 3.0 + gap, y, 0.0, 4.0, 1.0)  # end to end along their length
+        assert boxes_overlap(a, b) is overlap and boxes_overlap(b, a) is overlap
+
+
+BEYOND = (  # two quadrilaterals touching the line 2x + y = 8 from outside at (4, 0)
+    np.array([[4.0, 0.0], [6.0, 0.5], [6.0, 3.0], [3.8, 1.0]]),
+    np.array([[4.0, 0.0], [5.0, 2.5], [4.3, 3.0], [3.8, 0.4]]),  # one side nearly along the line
+)
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (20.0, -7.0), (-15.0, 9.0)])
+@pytest.mark.parametrize("beyond", BEYOND)
+def test_quadrilaterals_without_parallel_sides(shift: tuple[float, float], beyond: np.ndarray) -> None:
+    """The separating-axis test holds for any convex quadrilateral, not only for boxes, whose axes come in
+    opposite pairs (so each side of the test backs the other up)."""
+    quad = np.array([[0.0, 0.0], [4.0, 0.0], [3.0, 2.0], [0.5, 1.0]]) + shift
+    normal = np.array([2.0, 1.0]) / np.sqrt(5.0)  # outward from the side (4, 0) - (3, 2)
+    for other, overlap in ((beyond + shift + 0.1 * normal, False), (beyond + shift - 0.1 * normal, True)):
+        assert boxes_overlap(quad, other) is overlap and boxes_overlap(other, quad) is overlap
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (-20.0, -20.0), (20.0, 20.0)])
+def test_a_corner_pointing_at_a_side_is_separated_by_that_side_alone(shift: tuple[float, float]) -> None:
+    """A kite's sharp corner 0.1 m off the middle of a quadrilateral's side: no side of the kite separates
+    them (its sides would cut the quadrilateral's), only the quadrilateral's side does, whichever comes first."""
+    quad = np.array([[0.0, 0.0], [4.0, 0.0], [3.0, 2.0], [0.5, 1.0]]) + shift
+    normal = np.array([2.0, 1.0]) / np.sqrt(5.0)
+
+    def turned(vector: np.ndarray, degrees: float) -> np.ndarray:
+        c, s = np.cos(np.deg2rad(degrees)), np.sin(np.deg2rad(degrees))
+        return np.array([c * vector[0] - s * vector[1], s * vector[0] + c * vector[1]])
+
+    for offset, overlap in ((0.1, False), (-0.1, True)):
+        tip = np.array([3.5, 1.0]) + shift + offset * normal
+        kite = np.array([tip, tip + 2 * turned(normal, -60), tip + 3 * normal, tip + 2 * turned(normal, 60)])
+        assert boxes_overlap(quad, kite) is overlap and boxes_overlap(kite, quad) is overlap

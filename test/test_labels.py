@@ -91,3 +91,8 @@ def test_float_images_are_refused() -> None:
         label_ids_to_train_ids(np.zeros((2, 2), np.float32))
     with pytest.raises(ValueError, match="labels must be integers, not float64"):
         colorize(np.zeros((2, 2)))
+
+
+def test_the_value_named_is_the_one_beyond_the_table() -> None:
+    with pytest.raises(ValueError, match="label id 300 is outside 0-255"):
+        label_ids_to_train_ids(np.array([[0, 7, 300]], np.int32))

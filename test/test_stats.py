@@ -79,11 +79,12 @@ def test_defaults_keep_1000_samples_and_rate_over_5_seconds_of_up_to_10000_ticks
         samples.add(float(value))
     assert len(samples) == 1000 and samples.summary()["max"] == 1000.0 and samples.percentile(0) == 1.0
     meter = RateMeter()
-    for tick in range(11):
-        meter.tick(tick * 0.5)  # 2 Hz for 5 s
-    assert meter.rate(5.0) == pytest.approx(2.0)
-    assert meter.rate(5.25) == pytest.approx(2.0)  # the tick at 0.0 is 5.25 s old now: out of the window
+    for tick in (0.0, *(1.0 + 0.5 * k for k in range(9))):  # one tick, then 2 Hz from 1 s to 5 s
+        meter.tick(tick)
+    assert meter.rate(5.0) == pytest.approx(9 / 5.0)  # the first tick is exactly 5 s old: still in
+    assert meter.rate(5.25) == pytest.approx(8 / 4.0)  # now it is out of the 5 s window
     busy = RateMeter(window_s=1e6)
-    for tick in range(10_001):
+    busy.tick(-100.0)
+    for tick in range(10_000):
         busy.tick(tick * 1e-3)
-    assert busy.rate(10.0) == pytest.approx(9_999 / 9.999)  # the first tick fell out, 10,000 remain
+    assert busy.rate(10.0) == pytest.approx(9_999 / 9.999)  # the tick at -100 s fell out: 10,000 remain
