@@ -18,7 +18,7 @@ export PATH="$VENV/bin:$PATH" AMENT_PREFIX_PATH="$VENV${AMENT_PREFIX_PATH:+:$AME
 # group | files mutated | functions scored (empty: all) | the unit tests that should notice them
 # (seconds each: no ROS graph, no training)
 TARGETS=(
-  "core|kvision_driving/core/*||test/test_core.py test/test_metrics.py test/test_label_spaces.py test/test_allocator.py test/test_painting.py test/test_stamps.py test/test_stats.py test/test_frames.py test/test_camera.py test/test_labels.py test/test_vehicle.py test/test_image_fit.py test/test_sync.py test/test_geometry.py test/test_polyline.py test/test_boxes.py"
+  "core|kvision_driving/core/*||test/test_core.py test/test_metrics.py test/test_label_spaces.py test/test_allocator.py test/test_painting.py test/test_stamps.py test/test_stats.py test/test_frames.py test/test_camera.py test/test_labels.py test/test_vehicle.py test/test_image_fit.py test/test_sync.py test/test_geometry.py test/test_polyline.py test/test_boxes.py test/test_cpu.py"
   "tracking|kvision_driving/perception/tracking.py||test/test_tracking.py"
   "painting|kvision_driving/perception/painting.py||test/test_painting.py"
   "planning|kvision_driving/planning/profiles.py kvision_driving/planning/occupancy.py||test/test_planning.py test/test_occupancy.py test/test_profiles.py"
