@@ -247,3 +247,11 @@ def test_ranges_are_measured_on_the_ground_plane_whatever_egos_height() -> None:
     scores = Scores()
     _match(scores, [], reference(("car", 39.8, 0.0, 1)), bool, ego)
     assert scores.ground_truth_count == 1 and dict(scores.false_negatives) == {("car", 2): 1}
+
+
+def test_found_exactly_at_the_gate_of_an_unscored_object_is_dont_care() -> None:
+    """Not a false positive: a car found 2.0 m (the car gate, inclusive) from a real car the scoring leaves out."""
+    scores = Scores()
+    truth = reference(("car", 10.0, 0.0, 1))
+    _match(scores, [Found(np.array([12.0, 0.0]), 0.0, "car")], truth, lambda obj: False, np.eye(4))
+    assert scores.ground_truth_count == 0 and not scores.false_positives
