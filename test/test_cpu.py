@@ -24,3 +24,7 @@ def test_this_cpu_reads_the_file_or_falls_back_to_the_platform(tmp_path: Path) -
     cpuinfo.write_text(EPYC)
     assert this_cpu(cpuinfo) == ("AMD EPYC 7B13", ["avx2", "fma"])
     assert this_cpu(tmp_path / "missing") == (platform.processor() or "unknown", [])
+
+
+def test_a_value_may_hold_a_colon() -> None:
+    assert cpu_description("model name\t: Vendor: Model 9\nflags\t\t: avx2\n") == ("Vendor: Model 9", ["avx2"])
