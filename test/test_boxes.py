@@ -135,3 +135,26 @@ def test_a_corner_pointing_at_a_side_is_separated_by_that_side_alone(shift: tupl
         tip = np.array([3.5, 1.0]) + shift + offset * normal
         kite = np.array([tip, tip + 2 * turned(normal, -60), tip + 3 * normal, tip + 2 * turned(normal, 60)])
         assert boxes_overlap(quad, kite) is overlap and boxes_overlap(kite, quad) is overlap
+
+
+def test_box_corners_by_hand() -> None:
+    # A 4 x 2 box at (1, 2) facing +y: its front-left corner is at (1 - 1, 2 + 2).
+    np.testing.assert_allclose(box_corners(1.0, 2.0, np.pi / 2, 4.0, 2.0), [[0, 4], [0, 0], [2, 0], [2, 4]], atol=1e-12)
+    corners = box_corners_3d(np.array([0.0, 0.0, 1.0]), 0.0, (4.0, 2.0, 1.5))
+    assert corners[:4, 2].tolist() == [0.25] * 4 and corners[4:, 2].tolist() == [1.75] * 4
+    np.testing.assert_allclose(corners[0, :2], [2.0, 1.0])
+
+
+def test_box_overlap_and_distance_by_hand() -> None:
+    unit = box_corners(0.0, 0.0, 0.0, 2.0, 2.0)  # x, y in [-1, 1]
+    assert box_distance(unit, box_corners(5.0, 0.0, 0.0, 2.0, 2.0)) == pytest.approx(3.0)
+    assert box_distance(unit, box_corners(3.0, 3.0, 0.0, 2.0, 2.0)) == pytest.approx(np.sqrt(2.0))  # corner to corner
+    diamond = box_corners(2.0 + np.sqrt(2.0) / 2, 0.0, np.pi / 4, 1.0, 1.0)  # its left tip at x = 2
+    assert box_distance(unit, diamond) == pytest.approx(1.0) and not boxes_overlap(unit, diamond)
+    touching = box_corners(1.5, 0.0, np.pi / 4, 1.0, 1.0)  # its left tip 0.21 m inside
+    assert boxes_overlap(unit, touching) and box_distance(unit, touching) == 0.0
+    # Separated only along a rotated box's own axis (the axis-aligned extents overlap).
+    tilted = box_corners(2.2, 2.2, -np.pi / 4, 3.0, 0.4)  # its extents reach x, y = 0.998
+    assert tilted[:, 0].min() < 1.0 and tilted[:, 1].min() < 1.0 and not boxes_overlap(unit, tilted)
+    # From the square's corner (1, 1) to the near long side, x + y = 4.4 - 0.2 * sqrt(2):
+    assert box_distance(unit, tilted) == pytest.approx((4.4 - 0.2 * np.sqrt(2) - 2.0) / np.sqrt(2))

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from kvision_driving.core.boxes import box_corners, box_corners_3d, box_distance, boxes_overlap
 from kvision_driving.core.geometry import (
     invert_transform,
     make_transform,
@@ -19,29 +18,6 @@ from kvision_driving.core.geometry import (
 )
 from kvision_driving.eval.fusion import Found, Scores, _match, range_bin, summarise
 from kvision_driving.perception.prediction import displacement_errors
-
-
-def test_box_corners_by_hand() -> None:
-    # A 4 x 2 box at (1, 2) facing +y: its front-left corner is at (1 - 1, 2 + 2).
-    np.testing.assert_allclose(box_corners(1.0, 2.0, np.pi / 2, 4.0, 2.0), [[0, 4], [0, 0], [2, 0], [2, 4]], atol=1e-12)
-    corners = box_corners_3d(np.array([0.0, 0.0, 1.0]), 0.0, (4.0, 2.0, 1.5))
-    assert corners[:4, 2].tolist() == [0.25] * 4 and corners[4:, 2].tolist() == [1.75] * 4
-    np.testing.assert_allclose(corners[0, :2], [2.0, 1.0])
-
-
-def test_box_overlap_and_distance_by_hand() -> None:
-    unit = box_corners(0.0, 0.0, 0.0, 2.0, 2.0)  # x, y in [-1, 1]
-    assert box_distance(unit, box_corners(5.0, 0.0, 0.0, 2.0, 2.0)) == pytest.approx(3.0)
-    assert box_distance(unit, box_corners(3.0, 3.0, 0.0, 2.0, 2.0)) == pytest.approx(np.sqrt(2.0))  # corner to corner
-    diamond = box_corners(2.0 + np.sqrt(2.0) / 2, 0.0, np.pi / 4, 1.0, 1.0)  # its left tip at x = 2
-    assert box_distance(unit, diamond) == pytest.approx(1.0) and not boxes_overlap(unit, diamond)
-    touching = box_corners(1.5, 0.0, np.pi / 4, 1.0, 1.0)  # its left tip 0.21 m inside
-    assert boxes_overlap(unit, touching) and box_distance(unit, touching) == 0.0
-    # Separated only along a rotated box's own axis (the axis-aligned extents overlap).
-    tilted = box_corners(2.2, 2.2, -np.pi / 4, 3.0, 0.4)  # its extents reach x, y = 0.998
-    assert tilted[:, 0].min() < 1.0 and tilted[:, 1].min() < 1.0 and not boxes_overlap(unit, tilted)
-    # From the square's corner (1, 1) to the near long side, x + y = 4.4 - 0.2 * sqrt(2):
-    assert box_distance(unit, tilted) == pytest.approx((4.4 - 0.2 * np.sqrt(2) - 2.0) / np.sqrt(2))
 
 
 def test_transforms_and_yaws_by_hand() -> None:
