@@ -1,7 +1,7 @@
 """The faster of a model's CPU variants (float, INT8) on this machine: measured once, then read from a cache.
 
-INT8 wins where the CPU has int8 dot products (AVX-512 VNNI: the shipped segmentation model 15.7 ms
-against 20.8 ms float); without them the quantised graph's conversions can cost more than they save.
+INT8 wins where the CPU has int8 dot products (AVX-512 VNNI); without them the quantised graph's
+conversions can cost more than they save (docs/perception.md has the figures).
 So a node measures both once per machine, ONNX Runtime version, thread count and model file, and
 keeps the figures in ``~/.cache/kvision/cpu_variants.json`` for every later start.
 """

@@ -82,9 +82,8 @@ def msgtype_name(msg_type: type) -> str:
 
 def decode_raw(data: bytes, msg_type: type) -> Any:
     """A message a subscription received raw (CDR bytes), decoded by rosbags' deserialiser for its type: the
-    same fields as rclpy's message, and two to three times faster for a message of many small parts (a
-    PredictedObjects of 18 objects with 540 path poses: 2.0 vs 5.2 ms). ConversionError for bytes that are
-    not such a message."""
+    same fields as rclpy's message, and faster for a message of many small parts such as PredictedObjects'
+    paths (docs/benchmarks.md). ConversionError for bytes that are not such a message."""
     from rosbags.serde import SerdeError
 
     from kvision_driving.data.bags import typestore
