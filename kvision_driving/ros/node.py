@@ -226,7 +226,7 @@ def stamp_of(message: object) -> Time:
 
 
 def make_executor() -> Executor:
-    """The executor a node spins in: rclpy's events executor where it exists (Jazzy and later) unless
+    """The executor a node spins in: rclpy's events executor where it exists (Kilted; Jazzy from rclpy 7.1.4) unless
     ``KVISION_EXECUTOR=single``, else the single-threaded one. The single-threaded executor rebuilds its wait
     set in Python for every callback; the events executor dispatches from C++."""
     choice = os.environ.get("KVISION_EXECUTOR", "events")
